@@ -1,0 +1,76 @@
+"""The git hooks ``convergent init`` installs, dispatched by name.
+
+``python -m convergent.hooks.git_hook NAME [ARGS]`` where NAME is one of:
+pre-commit (every gate on the staged change), pre-merge-commit (the same, with
+MERGE_HEAD as the merged parent), pre-push (every gate on each pushed commit),
+post-merge (``convergent on-merge``: start the cycle of a newly approved proposal).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from convergent.errors import ConvergentError
+from convergent.gitops import open_repo
+from convergent.hooks.runner import merge_heads_of, report, run_check
+
+ZERO = "0" * 40
+
+
+def _root() -> Path:
+    repo = open_repo(Path.cwd())
+    assert repo.working_tree_dir is not None
+    return Path(repo.working_tree_dir)
+
+
+def pre_commit(root: Path) -> int:
+    """The staged change; a conflicted merge being concluded also has a MERGE_HEAD."""
+    return report(run_check(root, merge_heads=merge_heads_of(root)))
+
+
+def pre_push(root: Path, lines: Sequence[str]) -> int:
+    problems = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4 or parts[1] == ZERO:  # a deleted ref pushes no commits
+            continue
+        local_sha, remote_sha = parts[1], parts[3]
+        spec = local_sha if remote_sha == ZERO else f"{remote_sha}..{local_sha}"
+        problems.extend(run_check(root, rev_range=spec))
+    return report(problems)
+
+
+def post_merge(root: Path) -> int:
+    try:
+        from convergent.approval import on_merge
+    except ImportError:
+        return 0
+    on_merge(root, quiet=False)
+    return 0  # post-merge cannot undo a merge; on-merge reports its own refusals
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m convergent.hooks.git_hook HOOK-NAME [ARGS]", file=sys.stderr)
+        return 2
+    name = args[0]
+    try:
+        root = _root()
+        if name in ("pre-commit", "pre-merge-commit"):
+            return pre_commit(root)
+        if name == "pre-push":
+            return pre_push(root, sys.stdin.read().splitlines())
+        if name == "post-merge":
+            return post_merge(root)
+    except ConvergentError as exc:
+        print(f"convergent: {exc}", file=sys.stderr)
+        return 1
+    print(f"convergent: unknown hook {name!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""convergent: verified experience in, reversible LoRA adapters out."""

@@ -1,0 +1,82 @@
+"""The records repo's config, ``.convergent.toml``: defaults, loading, rendering."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from convergent.errors import RepoError
+from convergent.layout import CONFIG_FILE
+
+Config = dict[str, Any]
+
+DEFAULT_CONFIG: Config = {
+    "convergent": {"schema": 1},
+    "operators": {"allowed": [], "require_signed": False, "allowed_signers": ""},
+    "log": {"segment_max_bytes": 32 * 1024 * 1024, "record_max_bytes": 1024 * 1024},
+    "commit": {"every_records": 0, "every_seconds": 0.0},
+    "sandbox": {"timeout_s": 10.0, "memory_mb": 512, "cpu_s": 10, "max_processes": 64,
+                "max_file_mb": 16},
+    "decontamination": {"ngram": 13, "benchmarks": ["humaneval"]},
+    "base": {"model": "tiny"},
+    "cycle": {"backend": "auto", "external_share": 0.2, "seed": 0, "max_steps": 30,
+              "learning_rate": 0.001, "lora_r": 8, "lora_alpha": 16},
+    "tripwire": {"holdout": "default", "holdout_sha256": "", "pass_rate_tolerance": 0.0,
+                 "diversity_tolerance": 0.05, "max_new_tokens": 64},
+    "distillation": {"state": "dormant"},
+}
+
+
+def _merge(base: Config, override: Config) -> Config:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_config(text: str, where: str = CONFIG_FILE) -> Config:
+    """The raw TOML table of a config text (no defaults merged)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RepoError(f"{where}: not valid TOML: {exc}") from None
+
+
+def load_config(root: Path) -> Config:
+    """The resolved config of a records repo: its file over the defaults."""
+    path = root / CONFIG_FILE
+    if not path.exists():
+        raise RepoError(f"{root}: not a records repo ({CONFIG_FILE} missing); "
+                        f"run `convergent init {root}`")
+    return _merge(DEFAULT_CONFIG, parse_config(path.read_text("utf-8"), str(path)))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def render_config(config: Config) -> str:
+    """TOML text for a two-level config (tables of scalars and lists)."""
+    lines = ["# convergent records repo config; reviewed like code.", ""]
+    for table, values in config.items():
+        lines.append(f"[{table}]")
+        lines.extend(f"{key} = {_toml_value(val)}" for key, val in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def default_config() -> Config:
+    return copy.deepcopy(DEFAULT_CONFIG)

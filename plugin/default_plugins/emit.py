@@ -1,0 +1,16 @@
+"""Built-in implementation of the ``convergent_emit`` hook: the Recorder appends."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from convergent.hookspecs import hookimpl
+
+
+@hookimpl
+def convergent_emit(draft: Mapping[str, Any], repo: str) -> Mapping[str, Any]:
+    from convergent.recorder import recorder_for
+
+    return recorder_for(Path(repo)).emit(draft)

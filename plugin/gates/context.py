@@ -1,0 +1,186 @@
+"""Build a :class:`GateContext` for the staged index, one commit, or a revision range."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import git
+from convergent.config import DEFAULT_CONFIG, Config, _merge, parse_config
+from convergent.gates.base import FileChange, GateContext, NewLine
+from convergent.gitops import (
+    EMPTY_TREE,
+    RawChange,
+    diff_staged,
+    diff_trees,
+    head_sha,
+    parse_raw_diff,
+    read_blob,
+)
+from convergent.layout import ADAPTERS_DIR, CONFIG_FILE, RECORDS_DIR, is_segment
+from convergent.records import decode_line
+
+# Adapter weights can be large and no gate reads their bytes: they are named, not loaded.
+_UNREAD_PREFIXES = (ADAPTERS_DIR + "/",)
+
+
+def _parsed(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = decode_line(raw, max_bytes=1 << 62)
+    except Exception:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def appended_lines(path: str, old: bytes | None, new: bytes | None) -> list[NewLine]:
+    """The lines ``new`` adds after ``old`` (every line after the first difference)."""
+    if new is None:
+        return []
+    old = old or b""
+    start = len(old) if new.startswith(old) else _common_prefix_lines(old, new)
+    first_lineno = new.count(b"\n", 0, start) + 1
+    pieces = new[start:].split(b"\n")
+    if pieces and pieces[-1] == b"":
+        pieces.pop()  # the final newline ends the last line; it opens no new one
+    return [NewLine(path, first_lineno + i, raw, _parsed(raw)) for i, raw in enumerate(pieces)]
+
+
+def _common_prefix_lines(old: bytes, new: bytes) -> int:
+    """Byte offset of the end of the last full line both share."""
+    pos = 0
+    for a, b in zip(old.splitlines(keepends=True), new.splitlines(keepends=True), strict=False):
+        if a != b:
+            break
+        pos += len(a)
+    return pos
+
+
+def _config_from(text: bytes | None, root: Path) -> Config:
+    if text is None:
+        return _merge(DEFAULT_CONFIG, {})
+    return _merge(DEFAULT_CONFIG, parse_config(text.decode("utf-8"), f"{root}/{CONFIG_FILE}"))
+
+
+def _file_changes(repo: git.Repo, changes: list[RawChange]) -> tuple[list[FileChange],
+                                                                      list[FileChange]]:
+    segments: list[FileChange] = []
+    files: list[FileChange] = []
+    for change in changes:
+        if is_segment(change.path):
+            segments.append(FileChange(change.path, read_blob(repo, change.old_sha),
+                                       read_blob(repo, change.new_sha)))
+        elif change.path.startswith(_UNREAD_PREFIXES):
+            files.append(FileChange(change.path, None if change.old_sha is None else b"",
+                                    None if change.new_sha is None else b""))
+        else:
+            files.append(FileChange(change.path, read_blob(repo, change.old_sha),
+                                    read_blob(repo, change.new_sha)))
+    return segments, files
+
+
+def _segment_names(repo: git.Repo, rev: str | None) -> list[str]:
+    if rev is None:
+        return []
+    out = repo.git.ls_tree("--name-only", rev, RECORDS_DIR + "/")
+    return [p for p in out.splitlines() if is_segment(p)]
+
+
+def _history_loader(repo: git.Repo, rev: str | None) -> Callable[[], list[dict[str, Any]]]:
+    """All records as of ``rev`` (None: the staged index), loaded on first use."""
+    cache: list[list[dict[str, Any]]] = []
+
+    def load() -> list[dict[str, Any]]:
+        if not cache:
+            cache.append(list(_iter_records(repo, rev)))
+        return cache[0]
+
+    return load
+
+
+def _iter_records(repo: git.Repo, rev: str | None) -> Any:
+    if rev is None:
+        out = repo.git.ls_files("-s", "--", RECORDS_DIR + "/")
+        entries = [(row.split("\t", 1)[1], row.split()[1]) for row in out.splitlines()]
+    else:
+        out = repo.git.ls_tree("-r", rev, "--", RECORDS_DIR + "/")
+        entries = [(row.split("\t", 1)[1], row.split()[2]) for row in out.splitlines()]
+    for path, sha in sorted(entries):
+        if not is_segment(path):
+            continue
+        data = read_blob(repo, sha) or b""
+        for raw in data.splitlines():
+            record = _parsed(raw)
+            if record is not None:
+                yield record
+
+
+def _context(repo: git.Repo, root: Path, base: str | None, changes: list[RawChange],
+             config_text: bytes | None, *, commit: str | None, parents: tuple[str, ...],
+             history_rev: str | None) -> GateContext:
+    segments, files = _file_changes(repo, changes)
+    new_lines: list[NewLine] = []
+    for change in segments:
+        new_lines.extend(appended_lines(change.path, change.old, change.new))
+    return GateContext(root=root, config=_config_from(config_text, root), new_lines=new_lines,
+                       segments=segments, files=files,
+                       old_segment_names=_segment_names(repo, base), commit=commit,
+                       parents=parents, history=_history_loader(repo, history_rev))
+
+
+def staged_context(repo: git.Repo, root: Path, merge_heads: list[str] | None = None
+                   ) -> GateContext:
+    """What the next commit would record: the index against HEAD (and MERGE_HEAD)."""
+    head = head_sha(repo)
+    config_text = _index_blob(repo, CONFIG_FILE)
+    ctx = _context(repo, root, head, diff_staged(repo), config_text, commit=None,
+                   parents=tuple(x for x in [head, *(merge_heads or [])] if x),
+                   history_rev=None)
+    if merge_heads:
+        _add_merge_parents(repo, ctx, merge_heads, new_rev=None)
+    return ctx
+
+
+def _index_blob(repo: git.Repo, path: str) -> bytes | None:
+    out = repo.git.ls_files("-s", "--", path)
+    return read_blob(repo, out.split()[1]) if out else None
+
+
+def commit_context(repo: git.Repo, root: Path, commit: str) -> GateContext:
+    """One commit against its first parent (and, for a merge, its other parents)."""
+    obj = repo.commit(commit)
+    parents = tuple(p.hexsha for p in obj.parents)
+    base = parents[0] if parents else EMPTY_TREE
+    try:
+        config_text: bytes | None = (obj.tree / CONFIG_FILE).data_stream.read()
+    except KeyError:
+        config_text = None
+    ctx = _context(repo, root, parents[0] if parents else None,
+                   diff_trees(repo, base, obj.hexsha), config_text, commit=obj.hexsha,
+                   parents=parents, history_rev=obj.hexsha)
+    if len(parents) > 1:
+        _add_merge_parents(repo, ctx, list(parents[1:]), new_rev=obj.hexsha)
+    return ctx
+
+
+def _add_merge_parents(repo: git.Repo, ctx: GateContext, others: list[str],
+                       new_rev: str | None) -> None:
+    """Record each extra parent's segment versions; drop lines a parent already had."""
+    known: dict[str, set[bytes]] = {}
+    for other in others:
+        if new_rev is not None:
+            changes = diff_trees(repo, other, new_rev)
+        else:
+            out = repo.git.diff_index("--cached", "-r", "--raw", "-z", "--no-renames", other)
+            changes = parse_raw_diff(out)
+        segs = [FileChange(c.path, read_blob(repo, c.old_sha), read_blob(repo, c.new_sha))
+                for c in changes if is_segment(c.path)]
+        ctx.merge_segments.append(segs)
+        for seg in segs:
+            known.setdefault(seg.path, set()).update((seg.old or b"").splitlines())
+        # Segments unchanged relative to this parent came entirely from it.
+        for change in ctx.segments:
+            if not any(s.path == change.path for s in segs) and change.new is not None:
+                known.setdefault(change.path, set()).update(change.new.splitlines())
+    ctx.new_lines = [line for line in ctx.new_lines
+                     if line.raw not in known.get(line.path, set())]

@@ -1,0 +1,94 @@
+"""The hooks a host framework or a plugin can implement or call.
+
+Collecting hooks receive a ``register`` callback; ``firstresult`` hooks answer
+"who handles this". Specs gain arguments, never change them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("convergent")
+hookimpl = HookimplMarker("convergent")
+
+
+@hookspec(firstresult=True)
+def convergent_emit(draft: Mapping[str, Any], repo: str) -> Mapping[str, Any] | None:
+    """Append one draft record to the records repo at ``repo``; return the full record.
+
+    Hosts call this hook (``pm.hook.convergent_emit(draft=..., repo=...)``); the built-in
+    plugin implements it. firstresult: the first implementation that returns wins.
+    """
+
+
+@hookspec
+def record_appended(record: Mapping[str, Any], repo: str) -> None:
+    """Notification: ``record`` was appended durably to the log of ``repo``."""
+
+
+@hookspec
+def cycle_ended(result: Mapping[str, Any], repo: str) -> None:
+    """Notification: a training cycle finished (promoted, halted or failed).
+
+    :param result: the cycle's outcome, as recorded in its ``cycle``/``halt`` record.
+    """
+
+
+@hookspec
+def register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register verifiers: ``register(evidence_type, verify)``.
+
+    ``verify(record, ctx) -> Verdict`` where ``ctx`` is a :class:`convergent.verifiers.
+    VerifyContext`. The last registration of a type wins, so a plugin can replace one.
+    """
+
+
+@hookspec
+def register_benchmarks(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    """Register decontamination benchmarks: ``register(name, load)``.
+
+    ``load()`` yields ``(item_id, text)`` pairs; their 13-gram fingerprints are built
+    once and cached outside the records repo.
+    """
+
+
+@hookspec
+def register_external_data(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    """Register external (non-self) training data: ``register(name, load)``.
+
+    ``load()`` yields ``{"id", "prompt", "completion", "origin"}`` dicts.
+    """
+
+
+@hookspec
+def register_holdouts(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    """Register frozen hold-out sets: ``register(name, load)``.
+
+    ``load()`` yields tasks ``{"task_id", "prompt", "entry_point", "test"}`` in the
+    HumanEval format.
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[[str, Callable[[str, int], list[str]]], None]) -> None:
+    """Register candidate samplers for the best-of-N lever: ``register(name, sample)``.
+
+    ``sample(prompt, n)`` returns ``n`` candidate programs.
+    """
+
+
+@hookspec(firstresult=True)
+def choose_backend(config: Mapping[str, Any], gpu_available: bool) -> str | None:
+    """Pick the training backend (``"unsloth"`` or ``"peft"``). firstresult.
+
+    :param config: the resolved ``[cycle]`` config.
+    :param gpu_available: whether a CUDA device is visible.
+    """
+
+
+@hookspec
+def register_commands(cli: Any) -> None:
+    """Add click commands to the ``convergent`` CLI group."""

@@ -1,0 +1,34 @@
+"""Where things live in a records repo (the spec's layout), relative to its root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CONFIG_FILE = ".convergent.toml"
+GITATTRIBUTES = ".gitattributes"
+RECORDS_DIR = "data/convergence/records"
+SOURCES_DIR = "data/convergence/sources"
+ADAPTERS_DIR = "data/convergence/adapters"
+ACTIVE_FILE = "data/convergence/ACTIVE"
+LOCAL_DIR = ".convergent"
+SEGMENT_PREFIX = "seg-"
+SEGMENT_SUFFIX = ".jsonl"
+
+
+def segment_name(number: int) -> str:
+    """Segments sort by name in log order: seg-000001.jsonl, seg-000002.jsonl, ..."""
+    return f"{SEGMENT_PREFIX}{number:06d}{SEGMENT_SUFFIX}"
+
+
+def is_segment(relpath: str) -> bool:
+    """Whether a repo-relative path (POSIX) names a log segment."""
+    head, _, name = relpath.rpartition("/")
+    return head == RECORDS_DIR and name.startswith(SEGMENT_PREFIX) and name.endswith(
+        SEGMENT_SUFFIX)
+
+
+def local_dir(root: Path) -> Path:
+    """The git-ignored per-clone directory (index, caches, locks), created on demand."""
+    path = root / LOCAL_DIR
+    path.mkdir(exist_ok=True)
+    return path

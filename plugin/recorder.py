@@ -1,0 +1,172 @@
+"""The Python API for hosts: ``Recorder(repo).emit(draft) -> record``.
+
+A Recorder validates a draft, runs the verifier for experiences, fills in the
+record's ``v``/``ts``/``verdict``/``id`` and appends it durably to the log. It
+is thread-safe (the log group-commits) and process-safe (the log's flock).
+Optionally it commits the appended records every N records or T seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convergent.config import Config, load_config
+from convergent.errors import InputError, RecordError
+from convergent.log import Log
+from convergent.records import Verdict, decode_line, encode, finalize, validate_draft
+
+
+@dataclass(frozen=True)
+class EmitOutcome:
+    """What ``emit_lines`` did with one input line."""
+
+    line: int
+    record: dict[str, Any] | None
+    error: InputError | None
+
+
+class Recorder:
+    """Appends verified experiences and other records to one records repo."""
+
+    def __init__(self, repo: Path | str, *, verify: bool = True,
+                 commit_every: int | None = None, commit_seconds: float | None = None) -> None:
+        self.root = Path(repo).resolve()
+        self.config: Config = load_config(self.root)
+        log_cfg = self.config["log"]
+        self.record_max_bytes = int(log_cfg["record_max_bytes"])
+        self.log = Log(self.root, segment_max_bytes=int(log_cfg["segment_max_bytes"]))
+        self.log.repair()  # a crash may have left a torn, never-acknowledged last line
+        self.verify = verify
+        commit_cfg = self.config["commit"]
+        self.commit_every = int(commit_every if commit_every is not None
+                                else commit_cfg["every_records"])
+        self.commit_seconds = float(commit_seconds if commit_seconds is not None
+                                    else commit_cfg["every_seconds"])
+        self._since_commit = 0
+        self._count_lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    # -- emitting ---------------------------------------------------------------------
+
+    def prepare(self, draft: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Validate, verify and finalize a draft; returns the record and its log line."""
+        validate_draft(dict(draft))
+        verdict = self._verdict(draft)
+        record = finalize(draft, verdict)
+        return record, encode(record, self.record_max_bytes)
+
+    def emit(self, draft: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one draft; returns the full record once it is durable on disk."""
+        record, line = self.prepare(draft)
+        self.log.append([line])
+        self._appended([record])
+        return record
+
+    def emit_many(self, drafts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Append drafts with one write and one fsync; all or none are appended."""
+        prepared = [self.prepare(d) for d in drafts]
+        self.log.append([line for _, line in prepared])
+        records = [rec for rec, _ in prepared]
+        self._appended(records)
+        return records
+
+    def emit_lines(self, lines: Iterable[bytes], source: str = "<input>",
+                   batch: int = 256) -> list[EmitOutcome]:
+        """Append draft JSON lines; bad lines are reported, good ones still appended."""
+        outcomes: list[EmitOutcome] = []
+        pending: list[tuple[int, dict[str, Any], bytes]] = []
+        for lineno, raw in enumerate(lines, 1):
+            raw = raw.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            try:
+                draft = decode_line(raw, self.record_max_bytes)
+                record, line = self.prepare(draft)
+            except RecordError as exc:
+                outcomes.append(EmitOutcome(lineno, None,
+                                            InputError(source, lineno, exc.field, exc.message)))
+                continue
+            pending.append((lineno, record, line))
+            if len(pending) >= batch:
+                outcomes.extend(self._flush(pending))
+                pending = []
+        outcomes.extend(self._flush(pending))
+        return sorted(outcomes, key=lambda o: o.line)
+
+    def _flush(self, pending: list[tuple[int, dict[str, Any], bytes]]) -> list[EmitOutcome]:
+        if not pending:
+            return []
+        self.log.append([line for _, _, line in pending])
+        self._appended([rec for _, rec, _ in pending])
+        return [EmitOutcome(lineno, rec, None) for lineno, rec, _ in pending]
+
+    def _verdict(self, draft: Mapping[str, Any]) -> Verdict | None:
+        if draft["kind"] != "experience":
+            return None
+        if not self.verify:
+            return Verdict(False, "none", "verification skipped by the emitter")
+        from convergent.verifiers import VerifyContext, verify
+
+        return verify(dict(draft), VerifyContext(self.root, self.config))
+
+    # -- after an append ------------------------------------------------------------------
+
+    def _appended(self, records: list[dict[str, Any]]) -> None:
+        from convergent.plugins import load_plugins
+
+        hook = load_plugins().hook
+        for record in records:
+            hook.record_appended(record=record, repo=str(self.root))
+        if self.commit_every <= 0 and self.commit_seconds <= 0:
+            return
+        with self._count_lock:
+            self._since_commit += len(records)
+            due = self.commit_every > 0 and self._since_commit >= self.commit_every
+            if due:
+                self._since_commit = 0
+            elif self.commit_seconds > 0 and self._timer is None:
+                self._timer = threading.Timer(self.commit_seconds, self._timed_commit)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.commit()
+
+    def _timed_commit(self) -> None:
+        with self._count_lock:
+            self._timer = None
+            self._since_commit = 0
+        self.commit()
+
+    def commit(self, message: str | None = None) -> str | None:
+        """Commit the records appended since the last commit; returns the commit sha."""
+        from convergent.gitops import commit_log
+
+        return commit_log(self.root, message)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.log.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_recorders: dict[Path, Recorder] = {}
+_recorders_lock = threading.Lock()
+
+
+def recorder_for(root: Path) -> Recorder:
+    """One shared Recorder per records repo in this process (for the emit hook)."""
+    key = root.resolve()
+    with _recorders_lock:
+        if key not in _recorders:
+            _recorders[key] = Recorder(key)
+        return _recorders[key]

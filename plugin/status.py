@@ -1,0 +1,86 @@
+"""``convergent status``: what the log holds and which adapter is active."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+from convergent.config import load_config
+from convergent.layout import ACTIVE_FILE
+from convergent.log import iter_raw_lines, segment_paths
+from convergent.records import decode_line
+
+
+def read_records(root: Path) -> list[dict[str, Any]]:
+    """Every parseable record of the working tree's log, in log order."""
+    out = []
+    for _, _, raw in iter_raw_lines(root):
+        try:
+            value = decode_line(raw, max_bytes=1 << 62)
+        except Exception:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def active_adapter(root: Path) -> str:
+    path = root / ACTIVE_FILE
+    return path.read_text("utf-8").strip() if path.exists() else "base"
+
+
+def collect_status(root: Path) -> dict[str, Any]:
+    config = load_config(root)
+    records = read_records(root)
+    kinds = Counter(r.get("kind") for r in records)
+    experiences = [r for r in records if r.get("kind") == "experience"]
+    verified = sum(1 for r in experiences if (r.get("verdict") or {}).get("verified"))
+    segments = segment_paths(root)
+    status: dict[str, Any] = {
+        "repo": str(root),
+        "log": {"records": len(records), "segments": len(segments),
+                "bytes": sum(p.stat().st_size for p in segments)},
+        "kinds": dict(sorted((str(k), v) for k, v in kinds.items())),
+        "experiences": {"total": len(experiences), "verified": verified,
+                        "unverified": len(experiences) - verified},
+        "active_adapter": active_adapter(root),
+        "distillation": config["distillation"].get("state", "dormant"),
+    }
+    from convergent.status_sections import extra_sections
+
+    status.update(extra_sections(root, records))
+    return status
+
+
+def render_status(status: dict[str, Any], out: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, width=100)
+    table = Table(title=f"convergent status: {status['repo']}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    log = status["log"]
+    table.add_row("log", f"{log['records']} records, {log['segments']} segments, "
+                         f"{log['bytes']} bytes")
+    exp = status["experiences"]
+    table.add_row("experiences", f"{exp['total']} ({exp['verified']} verified, "
+                                 f"{exp['unverified']} unverified)")
+    table.add_row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
+                  or "none")
+    table.add_row("active adapter", status["active_adapter"])
+    table.add_row("distillation", status["distillation"])
+    for key, value in status.items():
+        if key in ("repo", "log", "experiences", "kinds", "active_adapter", "distillation"):
+            continue
+        table.add_row(key.replace("_", " "), _fmt(value))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list):
+        return "; ".join(_fmt(v) for v in value) or "none"
+    return str(value)

@@ -1,0 +1,25 @@
+"""Sections of ``convergent status`` beyond the log: gaps, levers, proposals, cycles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def extra_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_kind.setdefault(str(record.get("kind")), []).append(record)
+    gaps = [r.get("evidence", {}).get("name", r.get("claim")) for r in by_kind.get("gap", [])]
+    levers = [f"{r.get('evidence', {}).get('lever')}@{r.get('evidence', {}).get('gap')}"
+              for r in by_kind.get("lever", [])]
+    return {
+        "gaps": gaps,
+        "levers": levers,
+        "proposals": len(by_kind.get("proposal", [])),
+        "approvals": len(by_kind.get("approval", [])),
+        "cycles": len(by_kind.get("cycle", [])),
+        "halts": len(by_kind.get("halt", [])),
+        "promotions": len(by_kind.get("promotion", [])),
+        "reverts": len(by_kind.get("revert", [])),
+    }

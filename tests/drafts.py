@@ -1,0 +1,35 @@
+"""Draft records for tests: real code with real tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SOURCE = {"emitter": "tests/agent", "model": "tiny", "origin": "self"}
+
+
+def experience(n: int = 0, *, passing: bool = True, **extra: Any) -> dict[str, Any]:
+    """An execution experience: ``add_n`` that passes (or fails) its tests."""
+    body = f"    return a + b + {n}\n" if passing else f"    return a - b + {n}\n"
+    draft: dict[str, Any] = {
+        "kind": "experience",
+        "claim": f"add_{n} adds two numbers and {n}",
+        "task": f"Write add_{n}(a, b) returning a + b + {n}.",
+        "response": f"def add_{n}(a, b):\n{body}",
+        "evidence": {"type": "execution", "language": "python",
+                     "tests": f"def check(f):\n    assert f(1, 2) == {3 + n}\n"
+                              f"    assert f(-1, 1) == {n}\n",
+                     "entry_point": f"add_{n}"},
+        "confidence": 0.9,
+        "source": dict(SOURCE),
+    }
+    draft.update(extra)
+    return draft
+
+
+def note(n: int = 0) -> dict[str, Any]:
+    """A record that needs no verification (a gap measurement), for log-only tests."""
+    return {"kind": "gap", "claim": f"gap {n} measured",
+            "evidence": {"type": "gap", "name": f"gap-{n}", "metric": "pass@1",
+                         "target": 0.8, "measured": 0.5, "eval": "internal/eval"},
+            "confidence": 1.0, "source": {"emitter": "tests", "model": "none",
+                                          "origin": "operator"}}
