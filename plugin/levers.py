@@ -62,7 +62,8 @@ def plan_levers(history: list[Mapping[str, Any]], gap_name: str) -> LeverPlan:
             continue
         in_order = [t for t in tries if t["ts"] > after]
         if not in_order:
-            before = "the gap was recorded" if not chosen else f"lever {chosen[-1]['evidence']['lever']!r}"
+            before = ("the gap was recorded" if not chosen
+                      else f"lever {chosen[-1]['evidence']['lever']!r}")
             missing.append(f"lever {lever!r} for gap {gap_name!r} was tried before {before} "
                            "(out of order): try it again")
             continue

@@ -3,7 +3,8 @@
 Appends are serialized across processes with ``flock`` on a lock file in the
 git-ignored ``.convergent/`` directory and across threads with a group commit:
 whoever holds the write turn writes every pending line with one ``write`` and
-one ``fsync``, so ``append`` returns only once its lines are durable.
+one ``fsync``, so ``append`` returns only once its lines are durable. The
+``fsync`` runs after the lock is released, so processes overlap their waits.
 
 A crash can leave a torn last line (a write that never reached its fsync, so
 it was never acknowledged). The next writer detects it under the lock, moves
@@ -157,9 +158,11 @@ class Log:
             written = 0
             while written < len(blob):
                 written += os.write(fd, blob[written:])
-            os.fsync(fd)
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        # fsync outside the lock: the order of lines is fixed by the writes above, and
+        # concurrent fsyncs from many processes share one journal commit.
+        os.fsync(fd)
 
     def _current_segment(self, incoming: int) -> tuple[int, int]:
         """The newest segment's fd and size, repaired, sealed and rolled over as needed.

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import git
 from click.testing import CliRunner
-from drafts import experience, note
-
 from convergent.cli import cli
 from convergent.log import iter_raw_lines
 from convergent.records import canonical_json
+from drafts import experience, note
 
 
 def invoke(*args: str, input: bytes | None = None):  # type: ignore[no-untyped-def]

@@ -29,8 +29,9 @@ def check_levers_first(ctx: GateContext) -> Iterator[Problem]:
         for reason in plan.missing:
             yield Problem(line.path, line.lineno, GATE, reason)
         if plan.ok:
-            needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers} if plan.gap else set()
+            assert plan.gap is not None
+            needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
             absent = sorted(needed - set(record.get("links", [])))
             if absent:
-                yield Problem(line.path, line.lineno, GATE,
-                              f"proposal does not link the records it relies on: {', '.join(absent)}")
+                yield Problem(line.path, line.lineno, GATE, "proposal does not link the records "
+                              f"it relies on: {', '.join(absent)}")
