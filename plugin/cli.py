@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from convergent.errors import ConvergentError
 
 
@@ -48,8 +49,12 @@ def cli() -> None:
 @click.option("--operator", "operators", multiple=True,
               help="'Name <email>' allowed to approve proposals (repeatable).")
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
-def init_cmd(path: Path, operators: tuple[str, ...], no_hooks: bool) -> None:
+@click.option("--github-workflow", is_flag=True,
+              help="Also write .github/workflows/convergent.yml (self-hosted GPU runner).")
+def init_cmd(path: Path, operators: tuple[str, ...], no_hooks: bool,
+             github_workflow: bool) -> None:
     """Make or upgrade a records repo at PATH and install the git hooks."""
+    from convergent.github_workflow import write_github_workflow
     from convergent.repo import init_repo
 
     with refusals():
@@ -57,6 +62,8 @@ def init_cmd(path: Path, operators: tuple[str, ...], no_hooks: bool) -> None:
             root = init_repo(path, operators=list(operators), install_hooks=not no_hooks)
         except ValueError as exc:
             raise RefusedError(str(exc)) from None
+        if github_workflow:
+            click.echo(f"workflow: {write_github_workflow(root)}")
     click.echo(f"records repo ready: {root}")
 
 
@@ -72,7 +79,8 @@ def emit_cmd(file: Any, repo: Path, no_verify: bool) -> None:
     """
     from convergent.recorder import Recorder
 
-    source = "<stdin>" if file.name in ("<stdin>", "-") else file.name
+    name = getattr(file, "name", "-")
+    source = "<stdin>" if name in ("<stdin>", "-") else str(name)
     with refusals(), Recorder(repo, verify=not no_verify) as recorder:
         outcomes = recorder.emit_lines(file, source=source)
     bad = 0
@@ -189,6 +197,16 @@ def status_cmd(repo: Path, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, sort_keys=True))
     else:
         render_status(status, sys.stdout)
+
+
+def _add_command_modules() -> None:
+    from convergent import cli_cycle, cli_distill
+
+    cli_cycle.add_commands(cli)
+    cli_distill.add_commands(cli)
+
+
+_add_command_modules()
 
 
 def main() -> None:

@@ -21,10 +21,11 @@ DEFAULT_CONFIG: Config = {
                 "max_file_mb": 16},
     "decontamination": {"ngram": 13, "benchmarks": ["humaneval"]},
     "base": {"model": "tiny"},
-    "cycle": {"backend": "auto", "external_share": 0.2, "seed": 0, "max_steps": 30,
+    "cycle": {"autostart": True, "backend": "auto", "external_share": 0.2, "seed": 0, "max_steps": 30,
               "learning_rate": 0.001, "lora_r": 8, "lora_alpha": 16},
     "tripwire": {"holdout": "default", "holdout_sha256": "", "pass_rate_tolerance": 0.0,
-                 "diversity_tolerance": 0.05, "max_new_tokens": 64},
+                 "diversity_tolerance": 0.05, "max_new_tokens": 48,
+                 "embeddings": True},
     "distillation": {"state": "dormant"},
 }
 
@@ -47,13 +48,18 @@ def parse_config(text: str, where: str = CONFIG_FILE) -> Config:
         raise RepoError(f"{where}: not valid TOML: {exc}") from None
 
 
+def resolve_config(table: Config) -> Config:
+    """A raw config table over the defaults."""
+    return _merge(DEFAULT_CONFIG, table)
+
+
 def load_config(root: Path) -> Config:
     """The resolved config of a records repo: its file over the defaults."""
     path = root / CONFIG_FILE
     if not path.exists():
         raise RepoError(f"{root}: not a records repo ({CONFIG_FILE} missing); "
                         f"run `convergent init {root}`")
-    return _merge(DEFAULT_CONFIG, parse_config(path.read_text("utf-8"), str(path)))
+    return resolve_config(parse_config(path.read_text("utf-8"), str(path)))
 
 
 def _toml_value(value: Any) -> str:

@@ -14,6 +14,8 @@ pm.add_hookspecs(hookspecs)
 # Built-in plugins, registered through the very same hooks as third-party ones.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "convergent.default_plugins.emit",
+    "convergent.default_plugins.verifiers",
+    "convergent.default_plugins.benchmarks",
 )
 
 _loaded = False

@@ -7,21 +7,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from convergent.config import load_config
+from convergent.history import parsed_record
 from convergent.layout import ACTIVE_FILE
 from convergent.log import iter_raw_lines, segment_paths
-from convergent.records import decode_line
 
 
 def read_records(root: Path) -> list[dict[str, Any]]:
     """Every parseable record of the working tree's log, in log order."""
     out = []
     for _, _, raw in iter_raw_lines(root):
-        try:
-            value = decode_line(raw, max_bytes=1 << 62)
-        except Exception:
-            continue
-        if isinstance(value, dict):
-            out.append(value)
+        record = parsed_record(raw)
+        if record is not None:
+            out.append(record)
     return out
 
 

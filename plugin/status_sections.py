@@ -13,7 +13,11 @@ def extra_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
     gaps = [r.get("evidence", {}).get("name", r.get("claim")) for r in by_kind.get("gap", [])]
     levers = [f"{r.get('evidence', {}).get('lever')}@{r.get('evidence', {}).get('gap')}"
               for r in by_kind.get("lever", [])]
+    from convergent.tripwire_history import tripwire_history, trust_record
+
     return {
+        "tripwire": trust_record(tripwire_history(root)),
+        "adapter_history": _adapter_history(root),
         "gaps": gaps,
         "levers": levers,
         "proposals": len(by_kind.get("proposal", [])),
@@ -23,3 +27,17 @@ def extra_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
         "promotions": len(by_kind.get("promotion", [])),
         "reverts": len(by_kind.get("revert", [])),
     }
+
+
+def _adapter_history(root: Path) -> list[str]:
+    """Promotion tags, oldest first, with the adapter each promoted."""
+    from convergent.gitops import open_repo
+    from convergent.trainer.registry import adapter_tags, tag_metadata
+
+    out = []
+    for tag in adapter_tags(open_repo(root)):
+        try:
+            out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}")
+        except Exception:
+            out.append(f"{tag.name}=?")
+    return out

@@ -39,7 +39,7 @@ def _lines(root: Path) -> list[str]:
 
 
 def _change(lines: list[str]) -> list[str]:
-    return [lines[0].replace("gap 1", "gap 9"), *lines[1:]]
+    return [lines[0].replace("gap 0 measured", "gap 0 edited"), *lines[1:]]
 
 
 def _delete(lines: list[str]) -> list[str]:

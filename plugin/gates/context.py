@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import git
-from convergent.config import DEFAULT_CONFIG, Config, _merge, parse_config
+
+from convergent.config import Config, parse_config, resolve_config
 from convergent.gates.base import FileChange, GateContext, NewLine
 from convergent.gitops import (
     EMPTY_TREE,
@@ -18,19 +19,11 @@ from convergent.gitops import (
     parse_raw_diff,
     read_blob,
 )
+from convergent.history import parsed_record, records_at
 from convergent.layout import ADAPTERS_DIR, CONFIG_FILE, RECORDS_DIR, is_segment
-from convergent.records import decode_line
 
 # Adapter weights can be large and no gate reads their bytes: they are named, not loaded.
 _UNREAD_PREFIXES = (ADAPTERS_DIR + "/",)
-
-
-def _parsed(raw: bytes) -> dict[str, Any] | None:
-    try:
-        value = decode_line(raw, max_bytes=1 << 62)
-    except Exception:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def appended_lines(path: str, old: bytes | None, new: bytes | None) -> list[NewLine]:
@@ -43,7 +36,8 @@ def appended_lines(path: str, old: bytes | None, new: bytes | None) -> list[NewL
     pieces = new[start:].split(b"\n")
     if pieces and pieces[-1] == b"":
         pieces.pop()  # the final newline ends the last line; it opens no new one
-    return [NewLine(path, first_lineno + i, raw, _parsed(raw)) for i, raw in enumerate(pieces)]
+    return [NewLine(path, first_lineno + i, raw, parsed_record(raw))
+            for i, raw in enumerate(pieces)]
 
 
 def _common_prefix_lines(old: bytes, new: bytes) -> int:
@@ -56,10 +50,11 @@ def _common_prefix_lines(old: bytes, new: bytes) -> int:
     return pos
 
 
-def _config_from(text: bytes | None, root: Path) -> Config:
+def config_from(text: bytes | None, root: Path) -> Config:
+    """The resolved config whose file content is ``text`` (None: the defaults)."""
     if text is None:
-        return _merge(DEFAULT_CONFIG, {})
-    return _merge(DEFAULT_CONFIG, parse_config(text.decode("utf-8"), f"{root}/{CONFIG_FILE}"))
+        return resolve_config({})
+    return resolve_config(parse_config(text.decode("utf-8"), f"{root}/{CONFIG_FILE}"))
 
 
 def _file_changes(repo: git.Repo, changes: list[RawChange]) -> tuple[list[FileChange],
@@ -92,27 +87,10 @@ def _history_loader(repo: git.Repo, rev: str | None) -> Callable[[], list[dict[s
 
     def load() -> list[dict[str, Any]]:
         if not cache:
-            cache.append(list(_iter_records(repo, rev)))
+            cache.append(records_at(repo, rev))
         return cache[0]
 
     return load
-
-
-def _iter_records(repo: git.Repo, rev: str | None) -> Any:
-    if rev is None:
-        out = repo.git.ls_files("-s", "--", RECORDS_DIR + "/")
-        entries = [(row.split("\t", 1)[1], row.split()[1]) for row in out.splitlines()]
-    else:
-        out = repo.git.ls_tree("-r", rev, "--", RECORDS_DIR + "/")
-        entries = [(row.split("\t", 1)[1], row.split()[2]) for row in out.splitlines()]
-    for path, sha in sorted(entries):
-        if not is_segment(path):
-            continue
-        data = read_blob(repo, sha) or b""
-        for raw in data.splitlines():
-            record = _parsed(raw)
-            if record is not None:
-                yield record
 
 
 def _context(repo: git.Repo, root: Path, base: str | None, changes: list[RawChange],
@@ -122,7 +100,7 @@ def _context(repo: git.Repo, root: Path, base: str | None, changes: list[RawChan
     new_lines: list[NewLine] = []
     for change in segments:
         new_lines.extend(appended_lines(change.path, change.old, change.new))
-    return GateContext(root=root, config=_config_from(config_text, root), new_lines=new_lines,
+    return GateContext(root=root, config=config_from(config_text, root), new_lines=new_lines,
                        segments=segments, files=files,
                        old_segment_names=_segment_names(repo, base), commit=commit,
                        parents=parents, history=_history_loader(repo, history_rev))

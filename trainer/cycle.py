@@ -1,0 +1,275 @@
+"""One distillation cycle, started by an approved proposal (exactly once).
+
+    convergent cycle run          # every approved proposal that has no cycle yet
+
+Stages: dataset build at the approval commit -> LoRA training in a subprocess (the base
+stays frozen) -> the tripwire on the frozen hold-out -> either
+
+* promoted: commit 1 appends the ``cycle`` and ``promotion`` records and registers the
+  adapter; commit 2 (the promotion) changes only ``ACTIVE`` and is tagged ``adapter/v<N>``;
+* halted: one commit appends the ``cycle`` and ``halt`` records; ``ACTIVE`` stays on the
+  last-good adapter.
+
+A cycle killed midway leaves nothing registered or promoted; running it again starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from convergent.config import Config, load_config
+from convergent.errors import ConvergentError
+from convergent.gitops import commit_paths, open_repo, repo_lock
+from convergent.history import records_at
+from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir
+from convergent.recorder import Recorder
+
+Say = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(f"convergent: {message}", file=sys.stderr, flush=True)
+
+
+class CycleError(ConvergentError):
+    """A cycle could not run (hold-out changed, nothing to train on, training failed)."""
+
+
+@dataclass
+class StageTimes:
+    """Wall seconds of each stage, for ``bench/cycle.py`` and the cycle record."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start,
+                                       4)
+
+
+def cache_root() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "convergent"
+
+
+def resolve_base_model(config: Config) -> str:
+    """``[base] model``: "tiny" builds the offline test model once; else a path or hub id."""
+    name = str(config["base"]["model"])
+    if name == "tiny":
+        from convergent.trainer.tiny_model import build_tiny_model
+
+        return str(build_tiny_model(cache_root() / "tiny-model"))
+    return name
+
+
+def choose_backend(config: Config) -> str:
+    """Forced in ``[cycle] backend``, else a plugin's choice, else GPU + unsloth -> unsloth."""
+    from convergent.plugins import load_plugins
+    from convergent.trainer.train import cuda_available, detect_backend
+
+    forced = str(config["cycle"].get("backend", "auto"))
+    if forced != "auto":
+        return detect_backend(forced)
+    picked = load_plugins().hook.choose_backend(config=config["cycle"],
+                                                gpu_available=cuda_available())
+    return detect_backend(picked) if picked else detect_backend(None)
+
+
+def cycles_of(history: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Cycle records by the proposal id they ran for."""
+    return {r["evidence"].get("proposal"): dict(r) for r in history
+            if r.get("kind") == "cycle" and isinstance(r.get("evidence"), dict)}
+
+
+def due_proposals(root: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(proposal, approval) pairs that are approved and have no cycle yet."""
+    from convergent.status import read_records
+
+    history = read_records(root)
+    done = cycles_of(history)
+    proposals = {r["id"]: r for r in history if r.get("kind") == "proposal"}
+    due = []
+    for record in history:
+        if record.get("kind") != "approval":
+            continue
+        pid = record.get("evidence", {}).get("proposal")
+        if pid in proposals and pid not in done:
+            due.append((proposals[pid], record))
+    return due
+
+
+def run_due_cycles(root: Path, say: Say = _stderr) -> list[dict[str, Any]]:
+    return [start_cycle(root, proposal, approval, say=say)
+            for proposal, approval in due_proposals(root)]
+
+
+def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, Any], *,
+                say: Say = _stderr) -> dict[str, Any]:
+    """Run the cycle of an approved proposal once; returns its ``cycle`` record."""
+    root = Path(root).resolve()
+    with repo_lock(root, "cycle.lock"):
+        from convergent.status import read_records
+
+        existing = cycles_of(read_records(root)).get(str(proposal["id"]))
+        if existing is not None:
+            say(f"proposal {proposal['id'][:19]} already has cycle {existing['id'][:19]}")
+            return existing
+        return _run_cycle(root, load_config(root), dict(proposal), dict(approval), say)
+
+
+def _run_cycle(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
+               say: Say) -> dict[str, Any]:
+    from convergent.holdout import frozen_holdout
+    from convergent.trainer.dataset import build_dataset
+    from convergent.trainer.train import run_training
+
+    times = StageTimes()
+    tasks = frozen_holdout(root, config)  # a changed hold-out stops the cycle here
+    repo = open_repo(root)
+    dataset_commit = repo.head.commit.hexsha
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    work = local_dir(root) / "cycles" / f"{proposal['id'][7:19]}-{stamp}"
+    wanted = proposal["evidence"].get("manifest", {}).get("experiences", [])
+    say(f"cycle for proposal {proposal['id'][:19]}: building the dataset at "
+        f"{dataset_commit[:12]}")
+    dataset = times.run("dataset", lambda: build_dataset(
+        root, config, records_at(repo, dataset_commit), wanted, work / "data"))
+    say(f"dataset: {len(dataset.manifest['records'])} verified experiences + "
+        f"{len(dataset.manifest['external']['ids'])} external items "
+        f"({len(dataset.manifest['dropped'])} dropped)")
+    spec = times.run("backend", lambda: _spec(config, dataset.path, work / "run"))
+    say(f"training a LoRA adapter with the {spec.backend} backend (base frozen)")
+    report = times.run("training", lambda: run_training(spec))
+    say(f"trained {report.get('steps')} steps, final loss {report.get('final_loss')}")
+    verdict = times.run("tripwire", lambda: _tripwire(
+        root, config, spec.base_model, work / "run" / "adapter", report, tasks, say))
+    return times.run("registry+commits", lambda: _land(
+        root, config, proposal, approval, spec, report, dataset, dataset_commit, verdict,
+        times, say))
+
+
+def _spec(config: Config, dataset: Path, out: Path) -> Any:
+    from convergent.trainer.spec import TrainSpec
+
+    cycle = config["cycle"]
+    return TrainSpec(base_model=resolve_base_model(config), dataset=str(dataset),
+                     output_dir=str(out), backend=choose_backend(config),
+                     seed=int(cycle["seed"]), lora_r=int(cycle["lora_r"]),
+                     lora_alpha=int(cycle["lora_alpha"]), max_steps=int(cycle["max_steps"]),
+                     learning_rate=float(cycle["learning_rate"]))
+
+
+@dataclass(frozen=True)
+class TripwireVerdict:
+    candidate: Any
+    reference: Any
+    promote: bool
+    reasons: list[str]
+    adapter_sha: str
+
+
+def _tripwire(root: Path, config: Config, base: str, adapter_dir: Path,
+              report: Mapping[str, Any], tasks: list[dict[str, Any]], say: Say
+              ) -> TripwireVerdict:
+    from convergent.trainer.registry import adapter_path, read_active
+    from convergent.trainer.tripwire import decide, evaluate
+
+    sha = f"sha256:{report['adapter_sha256']}"
+    active = read_active(root)
+    say(f"tripwire: scoring {len(tasks)} hold-out tasks for the candidate and {active}")
+    base_score = evaluate(root, config, base, None, "base", tasks)
+    if active == "base":
+        reference = base_score
+    else:
+        reference = evaluate(root, config, base, adapter_path(root, active), active, tasks)
+    candidate = evaluate(root, config, base, adapter_dir, sha, tasks)
+    previous = _promoted_chain(root, base_score.diversity, active)
+    decision = decide(candidate, reference, previous, config)
+    say(f"tripwire: candidate pass rate {candidate.pass_rate:.3f}, diversity "
+        f"{candidate.diversity:.3f} vs {reference.model[:19]} {reference.pass_rate:.3f} / "
+        f"{reference.diversity:.3f}: {'promote' if decision.promote else 'HALT'}")
+    return TripwireVerdict(candidate, reference, decision.promote, decision.reasons, sha)
+
+
+def _promoted_chain(root: Path, base_diversity: float, active: str) -> list[float]:
+    """Diversity of the promotions that led to ``active`` (oldest first), without it."""
+    if active == "base":
+        return []
+    from convergent.status import read_records
+
+    chain = [base_diversity]
+    for record in read_records(root):
+        ev = record.get("evidence", {})
+        if record.get("kind") == "cycle" and ev.get("outcome") == "promoted":
+            if ev.get("adapter") == active:
+                return chain
+            chain.append(float(ev["tripwire"]["candidate"]["diversity"]))
+    return chain
+
+
+def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
+          spec: Any, report: Mapping[str, Any], dataset: Any, dataset_commit: str,
+          verdict: TripwireVerdict, times: StageTimes, say: Say) -> dict[str, Any]:
+    from convergent.plugins import load_plugins
+    from convergent.trainer.registry import promote, register_adapter
+
+    outcome = "promoted" if verdict.promote else "halted"
+    metadata = {
+        "adapter": verdict.adapter_sha, "base_model": str(config["base"]["model"]),
+        "base_sha256": report.get("base_sha256_before"), "backend": spec.backend,
+        "holdout_pass_rate": verdict.candidate.pass_rate,
+        "diversity": verdict.candidate.diversity, "manifest_sha256": dataset.manifest_sha256,
+        "proposal": proposal["id"], "seed": spec.seed, "dataset_commit": dataset_commit,
+        "spec": json.loads(spec.to_json()),
+    }
+    if verdict.promote:
+        register_adapter(root, Path(spec.output_dir) / "adapter", metadata)
+    evidence = {
+        "type": "cycle", "proposal": proposal["id"], "approval": approval["id"],
+        "outcome": outcome, "adapter": verdict.adapter_sha if verdict.promote else None,
+        "candidate_adapter": verdict.adapter_sha, "base_model": metadata["base_model"],
+        "base_sha256": metadata["base_sha256"],
+        "base_unchanged": report.get("base_sha256_before") == report.get("base_sha256_after"),
+        "backend": spec.backend, "spec": metadata["spec"], "dataset_commit": dataset_commit,
+        "manifest_sha256": dataset.manifest_sha256, "manifest": dataset.manifest,
+        "train": {k: report.get(k) for k in ("steps", "final_loss", "wall_s", "tokens_per_s")},
+        "tripwire": {"candidate": verdict.candidate.summary(),
+                     "reference": verdict.reference.summary(), "reasons": verdict.reasons},
+        "stages_s": dict(times.seconds),
+    }
+    source = {"emitter": "convergent/cycle", "model": metadata["base_model"],
+              "origin": "operator"}
+    with Recorder(root, verify=False) as recorder:
+        cycle = recorder.emit({"kind": "cycle", "claim": f"cycle for proposal "
+                               f"{proposal['id'][:19]}: {outcome}", "evidence": evidence,
+                               "confidence": 1.0, "source": source,
+                               "links": [proposal["id"], approval["id"]]})
+        follow = {"kind": "promotion", "claim": f"promote {verdict.adapter_sha[:19]}",
+                  "evidence": {"type": "promotion", "adapter": verdict.adapter_sha,
+                               "cycle": cycle["id"]}} if verdict.promote else {
+                  "kind": "halt", "claim": f"halt: {'; '.join(verdict.reasons)}"[:500],
+                  "evidence": {"type": "halt", "cycle": cycle["id"], "reasons": verdict.reasons,
+                               "candidate": verdict.candidate.summary(),
+                               "reference": verdict.reference.summary()}}
+        recorder.emit(dict(follow, confidence=1.0, source=source, links=[cycle["id"]]))
+    commit_paths(root, [RECORDS_DIR, ADAPTERS_DIR],
+                 f"convergent: cycle for proposal {proposal['id'][:19]}: {outcome}")
+    if verdict.promote:
+        commit, tag = promote(root, verdict.adapter_sha, metadata)
+        say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
+    else:
+        say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
+    load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
+    return cycle

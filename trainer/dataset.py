@@ -1,0 +1,125 @@
+"""Build a cycle's training set from the log: source-gated, decontaminated, de-duplicated.
+
+Only experiences that re-verify *now* (through the same verifiers and cache as the
+``source`` gate) become training data, never an unverified record and never raw
+self-output. They are checked again against the decontamination index, de-duplicated
+on their normalized (task, response), and mixed with external (non-self) data at the
+configured share. The manifest names every item and is hashed, so a cycle can be
+rebuilt bit for bit from the log (``convergent regenerate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convergent.config import Config
+from convergent.errors import ConvergentError
+from convergent.records import canonical_json
+
+
+class DatasetError(ConvergentError):
+    """The training set cannot be built (nothing verified to train on, bad share ...)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    path: Path  # JSONL of {"prompt", "completion"}
+    manifest: dict[str, Any]
+    manifest_sha256: str
+
+
+def _pair_key(prompt: str, completion: str) -> str:
+    norm = " ".join(prompt.split()) + "\0" + " ".join(completion.split())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()
+
+
+def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str, Any]],
+                       wanted_ids: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The wanted experiences that may be trained on, and why each other one was dropped."""
+    from convergent.decontamination import experience_fields
+    from convergent.gates.decontamination import decontamination_index
+    from convergent.verifiers import VerifyContext, verify
+
+    by_id = {r.get("id"): r for r in history}
+    index = decontamination_index(root, config)
+    ctx = VerifyContext(root, config)
+    kept: list[dict[str, Any]] = []
+    dropped: dict[str, str] = {}
+    seen: set[str] = set()
+    for rid in wanted_ids:
+        record = by_id.get(rid)
+        if record is None or record.get("kind") != "experience":
+            dropped[rid] = "not an experience in the log at this commit"
+        elif not (record.get("verdict") or {}).get("verified"):
+            dropped[rid] = "unverified: never training data"
+        elif not verify(record, ctx).verified:
+            dropped[rid] = "does not re-verify now (source gate)"
+        elif index.find("\n".join(v for _, v in experience_fields(record))):
+            dropped[rid] = "shares an n-gram with a benchmark or the hold-out"
+        elif (key := _pair_key(record["task"], record["response"])) in seen:
+            dropped[rid] = "duplicate of an earlier experience"
+        else:
+            seen.add(key)
+            kept.append(dict(record))
+    return kept, dropped
+
+
+def external_count(self_count: int, share: float) -> int:
+    """How many external items make them ``share`` of the mix (at least one)."""
+    if not 0 < share < 1:
+        raise DatasetError(f"[cycle] external_share must be in (0, 1), got {share}")
+    return max(1, math.ceil(self_count * share / (1 - share)))
+
+
+def build_dataset(root: Path, config: Config, history: Sequence[Mapping[str, Any]],
+                  wanted_ids: Sequence[str], out_dir: Path) -> Dataset:
+    """Write ``out_dir/dataset.jsonl`` and ``out_dir/manifest.json``; deterministic."""
+    from convergent.gates.decontamination import decontamination_index
+    from convergent.trainer.external_data import load_stdlib_functions, stdlib_info
+
+    kept, dropped = select_experiences(root, config, history, wanted_ids)
+    if not kept:
+        raise DatasetError("no verified, decontaminated experience to train on: "
+                           f"{len(dropped)} dropped ({_reasons(dropped)})")
+    cycle = config["cycle"]
+    share = float(cycle["external_share"])
+    need = external_count(len(kept), share)
+    index = decontamination_index(root, config)
+    external = [item for item in load_stdlib_functions(limit=max(need * 3, 50))
+                if not index.find(item["prompt"] + "\n" + item["completion"])][:need]
+    if len(external) < need:
+        raise DatasetError(f"only {len(external)} clean external items, {need} needed")
+    rows = [{"prompt": r["task"], "completion": r["response"], "id": r["id"]} for r in kept]
+    rows += [{"prompt": e["prompt"], "completion": e["completion"], "id": e["id"]}
+             for e in external]
+    random.Random(int(cycle["seed"])).shuffle(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "dataset.jsonl"
+    path.write_text("".join(canonical_json({"prompt": r["prompt"], "completion":
+                                            r["completion"]}) + "\n" for r in rows), "utf-8")
+    manifest = {
+        "records": [r["id"] for r in kept],
+        "dropped": dropped,
+        "external": {"source": stdlib_info(), "ids": [e["id"] for e in external],
+                     "share": round(len(external) / len(rows), 4)},
+        "order": [r["id"] for r in rows],
+        "dataset_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "holdout_sha256": config["tripwire"].get("holdout_sha256", ""),
+    }
+    text = canonical_json(manifest)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), "utf-8")
+    return Dataset(path, manifest, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _reasons(dropped: Mapping[str, str]) -> str:
+    counts: dict[str, int] = {}
+    for reason in dropped.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return "; ".join(f"{n} {reason}" for reason, n in counts.items()) or "none wanted"

@@ -1,0 +1,93 @@
+"""The adapter registry: content-addressed adapters in Git, promotion commits and tags.
+
+An adapter lives under ``data/convergence/adapters/<sha256>/`` (its files plus
+``metadata.json``). A promotion is a commit that changes only ``ACTIVE`` and carries
+an annotated tag ``adapter/v<N>`` whose message is the metadata as JSON, so
+``git revert <promotion>`` restores the previous adapter without touching the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import git
+
+from convergent.errors import ConvergentError
+from convergent.gitops import commit_paths, open_repo
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
+
+TAG_PREFIX = "adapter/v"
+METADATA = "metadata.json"
+
+
+class RegistryError(ConvergentError):
+    """The registry or the active adapter is not in the state an operation needs."""
+
+
+def adapter_path(root: Path, sha: str) -> Path:
+    return root / ADAPTERS_DIR / sha.removeprefix("sha256:")
+
+
+def register_adapter(root: Path, adapter_dir: Path, metadata: dict[str, Any]) -> str:
+    """Copy an adapter into the registry under its sha256; returns ``sha256:<hex>``."""
+    from convergent.trainer.hashing import adapter_sha256
+
+    sha = adapter_sha256(adapter_dir)
+    target = adapter_path(root, sha)
+    if target.exists():
+        return f"sha256:{sha}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Copy beside the target and rename: a killed copy never looks like a registered adapter.
+    staging = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}.", dir=target.parent))
+    try:
+        shutil.copytree(adapter_dir, staging, dirs_exist_ok=True)
+        (staging / METADATA).write_text(json.dumps(dict(metadata, adapter=f"sha256:{sha}"),
+                                                   indent=1, sort_keys=True) + "\n", "utf-8")
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return f"sha256:{sha}"
+
+
+def read_active(root: Path) -> str:
+    path = root / ACTIVE_FILE
+    return path.read_text("utf-8").strip() if path.exists() else "base"
+
+
+def adapter_tags(repo: git.Repo) -> list[git.TagReference]:
+    """``adapter/v<N>`` tags in version order."""
+    tags = [t for t in repo.tags if t.name.startswith(TAG_PREFIX)
+            and t.name[len(TAG_PREFIX):].isdigit()]
+    return sorted(tags, key=lambda t: int(t.name[len(TAG_PREFIX):]))
+
+
+def tag_metadata(tag: git.TagReference) -> dict[str, Any]:
+    if tag.tag is None:
+        raise RegistryError(f"{tag.name} is not an annotated tag")
+    try:
+        value = json.loads(tag.tag.message)
+    except json.JSONDecodeError:
+        raise RegistryError(f"{tag.name}: tag message is not the adapter metadata JSON") from None
+    return dict(value)
+
+
+def promote(root: Path, sha: str, metadata: dict[str, Any]) -> tuple[str, str]:
+    """Commit ``ACTIVE = sha`` alone and tag it ``adapter/v<N>``; returns (commit, tag)."""
+    repo = open_repo(root)
+    version = len(adapter_tags(repo)) + 1
+    tag_name = f"{TAG_PREFIX}{version}"
+    (root / ACTIVE_FILE).write_text(sha + "\n", "utf-8")
+    commit = commit_paths(root, [ACTIVE_FILE],
+                          f"convergent: promote {tag_name} ({sha[:19]})\n\n"
+                          + json.dumps(metadata, indent=1, sort_keys=True))
+    if commit is None:
+        raise RegistryError(f"{sha} is already the active adapter")
+    repo.create_tag(tag_name, ref=commit,
+                    message=json.dumps(dict(metadata, tag=tag_name), indent=1, sort_keys=True))
+    return commit, tag_name

@@ -1,0 +1,76 @@
+"""``convergent revert``: roll the active adapter back with one ``git revert``.
+
+The promotion commit changes only ``ACTIVE``, so reverting it restores the previous
+adapter and leaves the log alone; a ``revert`` record follows in its own commit. The
+revert commit goes through the same gates as any commit (git runs our hooks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import git
+
+from convergent.gitops import commit_log, open_repo, repo_lock
+from convergent.recorder import Recorder
+from convergent.trainer.registry import RegistryError, adapter_tags, read_active, tag_metadata
+
+
+def _reverted(repo: git.Repo) -> set[str]:
+    """Promotion commits that a later commit on this branch reverted."""
+    done = set()
+    for commit in repo.iter_commits("HEAD"):
+        message = str(commit.message)
+        marker = "This reverts commit "
+        if marker in message:
+            done.add(message.split(marker, 1)[1].split(".", 1)[0].strip())
+    return done
+
+
+def promotion_to_revert(repo: git.Repo, active: str, tag_name: str | None) -> git.TagReference:
+    """The named tag, or the newest unreverted promotion of the active adapter."""
+    tags = adapter_tags(repo)
+    if tag_name is not None:
+        for tag in tags:
+            if tag.name == tag_name:
+                return tag
+        raise RegistryError(f"no adapter tag {tag_name!r}; known: "
+                            f"{', '.join(t.name for t in tags) or 'none'}")
+    reverted = _reverted(repo)
+    for tag in reversed(tags):
+        if tag.commit.hexsha in reverted:
+            continue
+        if tag_metadata(tag).get("adapter") == active:
+            return tag
+    raise RegistryError(f"the active adapter is {active}: no promotion of it to revert")
+
+
+def revert(root: Path, tag_name: str | None = None) -> dict[str, Any]:
+    """``git revert`` the promotion, then record it; returns the ``revert`` record."""
+    root = Path(root).resolve()
+    repo = open_repo(root)
+    with repo_lock(root):
+        if repo.is_dirty(path="data/convergence/ACTIVE"):
+            raise RegistryError("data/convergence/ACTIVE has uncommitted changes")
+        active = read_active(root)
+        tag = promotion_to_revert(repo, active, tag_name)
+        try:
+            repo.git.revert("--no-edit", tag.commit.hexsha)
+        except git.GitCommandError as exc:
+            repo.git.revert("--abort") if (Path(repo.git_dir) / "REVERT_HEAD").exists() else None
+            raise RegistryError(f"git revert of {tag.name} refused:\n{exc.stderr.strip()}"
+                                ) from None
+        revert_commit = repo.head.commit.hexsha
+    restored = read_active(root)
+    with Recorder(root, verify=False) as recorder:
+        record = recorder.emit({
+            "kind": "revert", "claim": f"revert {tag.name}: active adapter {active[:19]} -> "
+                                       f"{restored[:19]}",
+            "evidence": {"type": "revert", "tag": tag.name, "promotion": tag.commit.hexsha,
+                         "revert_commit": revert_commit, "from": active, "to": restored},
+            "confidence": 1.0,
+            "source": {"emitter": "convergent/revert", "model": "none", "origin": "operator"},
+        })
+    commit_log(root, f"convergent: record the revert of {tag.name}")
+    return record

@@ -1,0 +1,131 @@
+"""The collapse tripwire: score a candidate adapter on the frozen hold-out and decide.
+
+Verified pass rate: greedy completions (pass@1) of every hold-out prompt, each run
+with its tests in the sandbox. Diversity: distinct-1..4 and self-BLEU over those
+completions (plus the Vendi score when the embedding package is installed), folded
+into one scalar (see :mod:`convergent.trainer.diversity`). The same harness scores
+the base and the last-good adapter; scores are cached per adapter hash.
+
+The rule: promote only if pass rate and diversity stay within the configured
+tolerances of the last-good adapter's (or the base's), and diversity has not shrunk
+twice in a row (a slow slide inside the tolerance halts too).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convergent.config import Config
+from convergent.layout import local_dir
+from convergent.records import canonical_json
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one model (base or base + adapter) did on the hold-out."""
+
+    model: str  # "base" or "sha256:<hex>"
+    pass_rate: float
+    diversity: float
+    passed: int
+    total: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"model": self.model, "pass_rate": round(self.pass_rate, 6),
+                "diversity": round(self.diversity, 6), "passed": self.passed,
+                "total": self.total}
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: list[str]
+
+
+def task_program(task: Mapping[str, Any], completion: str) -> str:
+    """The HumanEval convention: prompt + completion, the tests, then check(entry_point)."""
+    return (f"{task['prompt']}{completion}\n\n{task['test']}\n\n"
+            f"check({task['entry_point']})\n")
+
+
+def _cache_key(model: str, tasks_sha: str, settings: Mapping[str, Any]) -> str:
+    blob = canonical_json({"v": CACHE_VERSION, "model": model, "holdout": tasks_sha,
+                           "settings": dict(settings)})
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _settings(config: Config) -> dict[str, Any]:
+    trip = config["tripwire"]
+    return {"max_new_tokens": int(trip["max_new_tokens"]),
+            "embeddings": bool(trip.get("embeddings", True))}
+
+
+def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | None,
+             model: str, tasks: Sequence[Mapping[str, Any]]) -> Score:
+    """Score base (+ adapter) on ``tasks``; cached in .convergent/ per model and hold-out."""
+    from convergent.holdout import tasks_sha256
+
+    settings = _settings(config)
+    key = _cache_key(model, tasks_sha256(tasks), settings)
+    cache = local_dir(root) / "tripwire-cache" / f"{key}.json"
+    if cache.exists():
+        return Score(**json.loads(cache.read_text("utf-8")))
+    score = _score(root, config, base_model, adapter_dir, model, tasks, settings)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(score), sort_keys=True), "utf-8")
+    tmp.replace(cache)
+    return score
+
+
+def _score(root: Path, config: Config, base_model: str, adapter_dir: Path | None, model: str,
+           tasks: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> Score:
+    from convergent.sandbox import SandboxLimits
+    from convergent.trainer.diversity import diversity_report
+    from convergent.trainer.generate import generate
+    from convergent.verifiers import VerifyContext
+
+    completions = [c[0] for c in generate(base_model, adapter_dir, [t["prompt"] for t in tasks],
+                                          max_new_tokens=int(settings["max_new_tokens"]),
+                                          samples=1)]
+    sandbox = VerifyContext(root, config).sandbox
+    limits = SandboxLimits.from_config(config)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda tc: sandbox.run(task_program(*tc), limits),
+                                zip(tasks, completions, strict=True)))
+    passed = sum(1 for r in results if r.ok)
+    report = diversity_report(completions, use_embeddings=bool(settings["embeddings"]))
+    return Score(model=model, pass_rate=passed / len(tasks), diversity=float(report["diversity"]),
+                 passed=passed, total=len(tasks),
+                 details={"diversity": dict(report),
+                          "failed": [t["task_id"] for t, r in zip(tasks, results, strict=True)
+                                     if not r.ok][:20],
+                          "sample": completions[:3]})
+
+
+def decide(candidate: Score, reference: Score, previous: Sequence[float], config: Config
+           ) -> Decision:
+    """Promote or halt. ``previous``: diversity of the promoted chain, oldest first."""
+    trip = config["tripwire"]
+    pass_tol, div_tol = float(trip["pass_rate_tolerance"]), float(trip["diversity_tolerance"])
+    reasons = []
+    if candidate.pass_rate < reference.pass_rate - pass_tol:
+        reasons.append(f"pass rate fell from {reference.pass_rate:.4f} ({reference.model}) to "
+                       f"{candidate.pass_rate:.4f}, beyond the tolerance {pass_tol}")
+    if candidate.diversity < reference.diversity - div_tol:
+        reasons.append(f"diversity fell from {reference.diversity:.4f} ({reference.model}) to "
+                       f"{candidate.diversity:.4f}, beyond the tolerance {div_tol}")
+    chain = [*previous, reference.diversity]
+    if len(chain) >= 2 and chain[-2] > chain[-1] > candidate.diversity:
+        reasons.append(f"diversity shrank twice in a row ({chain[-2]:.4f} -> {chain[-1]:.4f} -> "
+                       f"{candidate.diversity:.4f}): a slow collapse halts too")
+    return Decision(promote=not reasons, reasons=reasons)
