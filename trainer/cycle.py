@@ -67,11 +67,16 @@ def cache_root() -> Path:
 def resolve_base_model(config: Config) -> str:
     """``[base] model``: "tiny" builds the offline test model once; else a path or hub id."""
     name = str(config["base"]["model"])
-    if name == "tiny":
-        from convergent.trainer.tiny_model import build_tiny_model
+    if name != "tiny":
+        return name
+    path = cache_root() / "tiny-model"
+    if not (path / "tiny_model.json").exists():
+        from convergent.trainer.train import run_module
 
-        return str(build_tiny_model(cache_root() / "tiny-model"))
-    return name
+        # Built in a subprocess: the orchestrating process never imports torch.
+        run_module("convergent.trainer.tiny_model", [str(path)], timeout_s=600,
+                   what="building the tiny base model", error=CycleError)
+    return str(path)
 
 
 def choose_backend(config: Config) -> str:
@@ -152,7 +157,7 @@ def _run_cycle(root: Path, config: Config, proposal: dict[str, Any], approval: d
     spec = times.run("backend", lambda: _spec(config, dataset.path, work / "run"))
     say(f"training a LoRA adapter with the {spec.backend} backend (base frozen)")
     report = times.run("training", lambda: run_training(spec))
-    say(f"trained {report.get('steps')} steps, final loss {report.get('final_loss')}")
+    say(f"trained {report.get('steps')} steps, final loss {report.get('loss')}")
     verdict = times.run("tripwire", lambda: _tripwire(
         root, config, spec.base_model, work / "run" / "adapter", report, tasks, say))
     return times.run("registry+commits", lambda: _land(
@@ -244,7 +249,7 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
         "base_unchanged": report.get("base_sha256_before") == report.get("base_sha256_after"),
         "backend": spec.backend, "spec": metadata["spec"], "dataset_commit": dataset_commit,
         "manifest_sha256": dataset.manifest_sha256, "manifest": dataset.manifest,
-        "train": {k: report.get(k) for k in ("steps", "final_loss", "wall_s", "tokens_per_s")},
+        "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
         "tripwire": {"candidate": verdict.candidate.summary(),
                      "reference": verdict.reference.summary(), "reasons": verdict.reasons},
         "stages_s": dict(times.seconds),
