@@ -93,6 +93,25 @@ def complete(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, sa
     return list(tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
 
 
+def complete_greedy_batch(model: Any, tokenizer: Any, prompts: Sequence[str], *,
+                          max_new_tokens: int, batch_size: int = 16) -> list[list[str]]:
+    """Greedy completions of many prompts, batched with left padding (pass@1 scoring)."""
+    import torch
+
+    tokenizer.padding_side = "left"  # generation continues from the right edge
+    out: list[list[str]] = []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start:start + batch_size])
+        inputs = tokenizer(chunk, return_tensors="pt", padding=True).to(model.device)
+        with torch.inference_mode():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    pad_token_id=tokenizer.pad_token_id)
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        out.extend([text] for text in tokenizer.batch_decode(new_tokens,
+                                                             skip_special_tokens=True))
+    return out
+
+
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     # Write then rename: a reader never sees half a result file.
     with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False,
@@ -125,7 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = read_prompts(args.prompts)
         model, tokenizer = load_model(args.base, args.adapter)
-        for index, row in enumerate(rows):
+        if args.samples == 1:
+            batched = complete_greedy_batch(model, tokenizer, [r["prompt"] for r in rows],
+                                            max_new_tokens=args.max_new_tokens)
+            for row, completions in zip(rows, batched, strict=True):
+                row["completions"] = completions
+        for index, row in enumerate(rows if args.samples > 1 else []):
             row["completions"] = complete(model, tokenizer, row["prompt"],
                                           max_new_tokens=args.max_new_tokens,
                                           samples=args.samples, temperature=args.temperature,

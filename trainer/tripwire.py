@@ -8,7 +8,7 @@ the base and the last-good adapter; scores are cached per adapter hash.
 
 The rule: promote only if pass rate and diversity stay within the configured
 tolerances of the last-good adapter's (or the base's), and diversity has not shrunk
-twice in a row (a slow slide inside the tolerance halts too).
+``shrink_streak`` (default 2) times in a row (a slow slide inside the tolerance halts too).
 """
 
 from __future__ import annotations
@@ -124,8 +124,11 @@ def decide(candidate: Score, reference: Score, previous: Sequence[float], config
     if candidate.diversity < reference.diversity - div_tol:
         reasons.append(f"diversity fell from {reference.diversity:.4f} ({reference.model}) to "
                        f"{candidate.diversity:.4f}, beyond the tolerance {div_tol}")
-    chain = [*previous, reference.diversity]
-    if len(chain) >= 2 and chain[-2] > chain[-1] > candidate.diversity:
-        reasons.append(f"diversity shrank twice in a row ({chain[-2]:.4f} -> {chain[-1]:.4f} -> "
-                       f"{candidate.diversity:.4f}): a slow collapse halts too")
+    streak = int(trip.get("shrink_streak", 2))
+    chain = [*previous, reference.diversity, candidate.diversity]
+    if streak > 0 and len(chain) > streak and all(
+            a > b for a, b in zip(chain[-streak - 1:], chain[-streak:], strict=False)):
+        shown = " -> ".join(f"{d:.4f}" for d in chain[-streak - 1:])
+        reasons.append(f"diversity shrank {streak} times in a row ({shown}): a slow collapse "
+                       "halts too, even inside the tolerance")
     return Decision(promote=not reasons, reasons=reasons)

@@ -1,0 +1,47 @@
+"""The tripwire's promote/halt rule on known numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from convergent.config import default_config
+from convergent.trainer.tripwire import Score, decide, task_program
+
+
+def score(pass_rate: float, diversity: float, model: str = "sha256:cand") -> Score:
+    return Score(model=model, pass_rate=pass_rate, diversity=diversity, passed=0, total=10)
+
+
+@pytest.mark.parametrize(("cand", "ref", "promote"), [
+    ((0.5, 0.40), (0.5, 0.40), True),
+    ((0.6, 0.42), (0.5, 0.40), True),
+    ((0.4, 0.40), (0.5, 0.40), False),   # pass rate fell, zero tolerance
+    ((0.5, 0.30), (0.5, 0.40), False),   # diversity fell beyond 0.05
+    ((0.5, 0.37), (0.5, 0.40), True),    # inside the tolerance, first shrink
+])
+def test_tolerances(cand: tuple[float, float], ref: tuple[float, float], promote: bool) -> None:
+    decision = decide(score(*cand), score(*ref, model="base"), [], default_config())
+    assert decision.promote is promote
+    assert bool(decision.reasons) is not promote
+
+
+def test_two_consecutive_shrinks_halt_even_inside_the_tolerance() -> None:
+    config = default_config()
+    decision = decide(score(0.5, 0.38), score(0.5, 0.39, "sha256:v1"), [0.40], config)
+    assert not decision.promote
+    assert "shrank 2 times in a row" in decision.reasons[0]
+    # One shrink after a rise is fine.
+    assert decide(score(0.5, 0.38), score(0.5, 0.39, "sha256:v1"), [0.30], config).promote
+
+
+def test_shrink_streak_can_be_configured_off() -> None:
+    config = default_config()
+    config["tripwire"]["shrink_streak"] = 0
+    assert decide(score(0.5, 0.38), score(0.5, 0.39, "sha256:v1"), [0.40], config).promote
+
+
+def test_task_program_follows_the_humaneval_convention() -> None:
+    task = {"prompt": "def f(x):\n", "entry_point": "f", "test": "def check(c):\n    pass\n"}
+    program = task_program(task, "    return x\n")
+    assert program.startswith("def f(x):\n    return x\n")
+    assert program.rstrip().endswith("check(f)")
