@@ -22,7 +22,7 @@ DEFAULT_CONFIG: Config = {
     "decontamination": {"ngram": 13, "benchmarks": ["humaneval"]},
     "base": {"model": "tiny"},
     "cycle": {"autostart": True, "backend": "auto", "external_share": 0.2, "seed": 0, "max_steps": 30,
-              "learning_rate": 0.001, "lora_r": 8, "lora_alpha": 16},
+              "learning_rate": 0.0002, "lora_r": 8, "lora_alpha": 16},
     "tripwire": {"holdout": "default", "holdout_sha256": "", "pass_rate_tolerance": 0.0,
                  "diversity_tolerance": 0.05, "shrink_streak": 2,
                  "max_new_tokens": 48, "embeddings": True},

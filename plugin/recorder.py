@@ -1,7 +1,8 @@
 """The Python API for hosts: ``Recorder(repo).emit(draft) -> record``.
 
 A Recorder validates a draft, runs the verifier for experiences, fills in the
-record's ``v``/``ts``/``verdict``/``id`` and appends it durably to the log. It
+record's ``v``/``ts``/``verdict``/``id``, screens it with the content gates
+(decontamination, secrets) and appends it durably to the log. It
 is thread-safe (the log group-commits) and process-safe (the log's flock).
 Optionally it commits the appended records every N records or T seconds.
 """
@@ -32,7 +33,7 @@ class EmitOutcome:
 class Recorder:
     """Appends verified experiences and other records to one records repo."""
 
-    def __init__(self, repo: Path | str, *, verify: bool = True,
+    def __init__(self, repo: Path | str, *, verify: bool = True, screen: bool = True,
                  commit_every: int | None = None, commit_seconds: float | None = None) -> None:
         self.root = Path(repo).resolve()
         self.config: Config = load_config(self.root)
@@ -41,6 +42,7 @@ class Recorder:
         self.log = Log(self.root, segment_max_bytes=int(log_cfg["segment_max_bytes"]))
         self.log.repair()  # a crash may have left a torn, never-acknowledged last line
         self.verify = verify
+        self.screen = screen
         commit_cfg = self.config["commit"]
         self.commit_every = int(commit_every if commit_every is not None
                                 else commit_cfg["every_records"])
@@ -57,7 +59,12 @@ class Recorder:
         validate_draft(dict(draft))
         verdict = self._verdict(draft)
         record = finalize(draft, verdict)
-        return record, encode(record, self.record_max_bytes)
+        line = encode(record, self.record_max_bytes)
+        if self.screen:
+            from convergent.screening import screen
+
+            screen(self.root, self.config, record, line)
+        return record, line
 
     def emit(self, draft: Mapping[str, Any]) -> dict[str, Any]:
         """Append one draft; returns the full record once it is durable on disk."""

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import git
 from click.testing import CliRunner
+from drafts import experience, note
+
 from convergent.cli import cli
 from convergent.log import iter_raw_lines
 from convergent.records import canonical_json
-from drafts import experience, note
 
 
 def invoke(*args: str, input: bytes | None = None):  # type: ignore[no-untyped-def]
@@ -109,3 +110,24 @@ def test_commands_outside_a_records_repo_exit_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["status", "--repo", str(tmp_path)])
     assert result.exit_code == 1
     assert "convergent init" in result.stderr
+
+
+def test_emit_screens_benchmark_items_and_secrets_with_the_gates(records_repo: Path) -> None:
+    import gzip
+
+    from convergent.decontamination import humaneval_source
+    from convergent.records import canonical_json as cj
+
+    with gzip.open(humaneval_source(), "rt") as fh:
+        item = json.loads(fh.readline())
+    benchmark = experience(1, response=item["prompt"] + item["canonical_solution"])
+    secret = experience(2, response="def add_2(a, b):\n    key = 'AKIAIOSFODNN7EXAMPLE'\n"
+                                    "    return a + b + 2\n")
+    lines = [cj(benchmark).encode(), cj(secret).encode(), cj(experience(3)).encode()]
+    result = CliRunner().invoke(cli, ["emit", "-", "--repo", str(records_repo)],
+                                input=b"\n".join(lines) + b"\n")
+    assert result.exit_code == 1
+    assert "<stdin>:1: decontamination:" in result.stderr and "HumanEval/0" in result.stderr
+    assert "<stdin>:2: secrets:" in result.stderr and "AKIA" not in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert len(list(iter_raw_lines(records_repo))) == 1

@@ -17,6 +17,7 @@ from convergent.decontamination import (
     Benchmark,
     Match,
     NgramIndex,
+    cache_path,
     experience_fields,
     holdout_benchmark,
     registered_benchmarks,
@@ -26,6 +27,7 @@ from convergent.gates.base import GateContext, NewLine, Problem
 from convergent.layout import CONFIG_FILE
 
 GATE = "decontamination"
+_INDEXES: dict[tuple[int, tuple[str, ...]], NgramIndex] = {}
 # Fields are joined with a newline, which normalization folds like any whitespace.
 _SEPARATOR = "\n"
 
@@ -47,8 +49,17 @@ def check_decontamination(ctx: GateContext) -> Iterator[Problem]:
 def decontamination_index(root: Path, config: Mapping[str, Any]) -> NgramIndex:
     """One index over every benchmark and the hold-out: the gate and the dataset build share
     it, so training data is decontaminated by exactly the rule commits are."""
-    settings = config.get("decontamination", {})
-    return NgramIndex.build(_benchmarks(root, config), int(settings.get("ngram", DEFAULT_N)))
+    n = int(config.get("decontamination", {}).get("ngram", DEFAULT_N))
+    benchmarks = _benchmarks(root, config)
+    # Keyed by the fingerprint files, which name each benchmark's content hash: a changed
+    # benchmark or hold-out gets a new index, an unchanged one is not rebuilt per record.
+    key = (n, tuple(str(cache_path(b, n)) for b in benchmarks))
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= 8:
+            _INDEXES.clear()
+        index = _INDEXES[key] = NgramIndex.build(benchmarks, n)
+    return index
 
 
 def _benchmarks(root: Path, config: Mapping[str, Any]) -> list[Benchmark]:
