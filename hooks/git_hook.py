@@ -44,7 +44,7 @@ def pre_push(root: Path, lines: Sequence[str]) -> int:
 
 def post_merge(root: Path) -> int:
     try:
-        from convergent.approval import on_merge
+        from convergent.on_merge import on_merge
     except ImportError:
         return 0
     on_merge(root, quiet=False)

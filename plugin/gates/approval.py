@@ -14,7 +14,18 @@ from convergent.gates.base import GateContext, Problem
 GATE = "approval"
 
 
+def _first_approvals(ctx: GateContext) -> dict[str, str]:
+    """Proposal id -> id of its first approval record in the log (new lines included)."""
+    first: dict[str, str] = {}
+    for record in ctx.history() if ctx.history is not None else []:
+        proposal = (record.get("evidence") or {}).get("proposal")
+        if record.get("kind") == "approval" and isinstance(proposal, str):
+            first.setdefault(proposal, str(record.get("id")))
+    return first
+
+
 def check_approval(ctx: GateContext) -> Iterator[Problem]:
+    firsts: dict[str, str] | None = None
     for line in ctx.new_lines:
         record = line.record
         if record is None or record.get("kind") != "approval":
@@ -25,6 +36,13 @@ def check_approval(ctx: GateContext) -> Iterator[Problem]:
             yield Problem(line.path, line.lineno, GATE,
                           "an approval names the proposal (evidence.proposal) and the merge "
                           "commit that approved it (evidence.commit)")
+            continue
+        firsts = _first_approvals(ctx) if firsts is None else firsts
+        first = firsts.get(ev["proposal"], record.get("id"))
+        if first != record.get("id"):
+            # One approval per proposal: a second one would start a second cycle.
+            yield Problem(line.path, line.lineno, GATE, f"proposal {ev['proposal']} is "
+                          f"already approved by {first}; a proposal is approved once")
             continue
         problems = merge_problems(ctx.root, ctx.config, merge_sha,
                                   proposal_commit if isinstance(proposal_commit, str) else None)

@@ -1,0 +1,259 @@
+"""Approval by merge, and the exactly-once trigger: ``convergent on-merge``.
+
+Run by the post-merge git hook, by CI on pushes to main, and by ``convergent approve``.
+For every proposal on the current branch that has no ``approval`` record yet, it finds
+the commit that introduced the proposal line and the first-parent commit of HEAD that
+merged it in, and checks that merge (:func:`convergent.approval.merge_problems`): a merge
+commit, bringing the proposal's branch in, whose *author* is a configured operator, and,
+with ``[operators] require_signed = true``, signed by an allowed signer.
+
+Which fields of a merge made in a Git host's web UI are checked: the author name and
+email (the host sets them to the person who pressed "merge"), the parents (the first is
+main, another one holds the proposal commit) and, when signatures are required, the
+signature (a host signs with its own key, which must then be in ``allowed_signers``).
+The committer is not checked: on a web-UI merge it is the host.
+
+Exactly once: the approval record is the claim. It is appended under a lock in
+``.convergent/`` after re-reading the log, so a second run in this clone finds it and
+starts nothing. Its content (its ``ts`` is the merge's commit time) depends only on the
+merge, so two clones racing on the same merge write the very same line, which Git merges
+as one. With ``push_remote`` the claim is pushed before the cycle starts: only the clone
+whose push lands starts it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import git
+
+from convergent.approval import is_operator, merge_problems, person
+from convergent.config import Config, load_config
+from convergent.errors import ConvergentError
+from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
+from convergent.history import iter_records_at
+from convergent.layout import RECORDS_DIR
+from convergent.log import Log
+from convergent.records import encode, finalize, validate_draft
+from convergent.status import read_records
+
+EMITTER = "convergent/on-merge"
+CYCLE_MODULE = "convergent.trainer.cycle"
+LOCK_NAME = "on-merge.lock"
+
+
+class ApprovalError(ConvergentError):
+    """An approval could not be recorded or claimed (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A proposal on this branch without an approval, and the merge that brought it."""
+
+    proposal: dict[str, Any]
+    proposal_commit: str
+    merge: str
+
+
+def _say(quiet: bool, message: str, *, err: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def approved_proposals(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Proposal id -> its (first) approval record."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if record.get("kind") == "approval":
+            proposal = (record.get("evidence") or {}).get("proposal")
+            if isinstance(proposal, str):
+                out.setdefault(proposal, record)
+    return out
+
+
+def unapproved_proposals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    approved = approved_proposals(records)
+    return [r for r in records if r.get("kind") == "proposal" and r.get("id") not in approved]
+
+
+def introducing_commit(repo: git.Repo, record_id: str) -> str | None:
+    """The oldest commit that added the line holding ``record_id`` to the log."""
+    out = repo.git.log("--reverse", "--format=%H", f"-S{record_id}", "HEAD", "--",
+                       RECORDS_DIR)
+    return out.split()[0] if out.strip() else None
+
+
+def merging_commit(repo: git.Repo, commit: str) -> str:
+    """The first-parent commit of HEAD that brought ``commit`` in (itself, when ``commit``
+    is on the first-parent line)."""
+    current = repo.head.commit
+    # Commits on the first-parent line that contain ``commit`` form a run back from HEAD.
+    while current.parents and is_ancestor(repo, commit, current.parents[0].hexsha):
+        current = current.parents[0]
+    return current.hexsha
+
+
+def candidates(root: Path, records: list[dict[str, Any]]) -> list[Candidate]:
+    repo = open_repo(root)
+    found = []
+    for proposal in unapproved_proposals(records):
+        introduced = introducing_commit(repo, proposal["id"])
+        if introduced is not None:  # not committed yet: nothing merged it
+            found.append(Candidate(proposal, introduced, merging_commit(repo, introduced)))
+    return found
+
+
+def approval_record(repo: git.Repo, config: Config, cand: Candidate) -> dict[str, Any]:
+    """The approval of ``cand``: a function of the merge only (see the module doc)."""
+    merge = repo.commit(cand.merge)
+    by = person(merge.author)
+    draft = {"kind": "approval",
+             "claim": f"{by} approved proposal {cand.proposal['id']} by merge {cand.merge[:12]}",
+             "evidence": {"type": "operator", "approved_by": by, "commit": cand.merge,
+                          "proposal": cand.proposal["id"],
+                          "proposal_commit": cand.proposal_commit},
+             "links": [cand.proposal["id"]], "confidence": 1.0,
+             "source": {"emitter": EMITTER, "model": str(config["base"]["model"]),
+                        "origin": "operator"}}
+    validate_draft(draft)
+    ts = merge.committed_datetime.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    return finalize(draft, None, ts=ts)
+
+
+def _append(root: Path, config: Config, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    # Straight to the log rather than through a Recorder, which stamps the append time:
+    # the approval's id must not depend on when or where it was written.
+    log_cfg = config["log"]
+    with Log(root, segment_max_bytes=int(log_cfg["segment_max_bytes"])) as log:
+        log.repair()
+        log.append([encode(r, int(log_cfg["record_max_bytes"])) for r in records])
+    from convergent.plugins import load_plugins
+
+    for record in records:
+        load_plugins().hook.record_appended(record=record, repo=str(root))
+
+
+def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any],
+                                                                   dict[str, Any]]]:
+    """Under the lock: append and commit one approval per approved, unclaimed proposal."""
+    repo = open_repo(root)
+    claimed = []
+    with repo_lock(root, LOCK_NAME):
+        _settle_finished_merge(repo)
+        if (Path(repo.git_dir) / "MERGE_HEAD").exists():
+            raise ApprovalError("a merge is in progress: conclude or abort it, then run "
+                                "`convergent on-merge`")
+        # Re-read under the lock, from HEAD: only committed approvals count as claims.
+        for cand in candidates(root, list(iter_records_at(repo, "HEAD"))):
+            problems = merge_problems(root, config, cand.merge, cand.proposal_commit)
+            if problems:
+                _say(quiet, f"proposal {cand.proposal['id']} is not approved:\n"
+                     + "\n".join(f"  - {p}" for p in problems), err=True)
+                continue
+            claimed.append((cand.proposal, approval_record(repo, config, cand)))
+        if claimed:
+            # An earlier run whose commit was refused left its (identical) line behind.
+            present = {r.get("id") for r in read_records(root)}
+            _append(root, config, [a for _, a in claimed if a["id"] not in present])
+            _commit(root, [approval for _, approval in claimed])
+    return claimed
+
+
+def _settle_finished_merge(repo: git.Repo) -> None:
+    """Drop merge state that outlived its merge commit.
+
+    While the post-merge hook runs, git (2.39) still keeps MERGE_HEAD of the merge it
+    has already committed, and refuses any commit then ("cannot do a partial commit
+    during a merge"); git deletes that state right after the hook. It is removed here
+    only when HEAD already contains every merged head: a merge still in progress (with
+    conflicts) is never touched.
+    """
+    gitdir = Path(repo.git_dir)
+    heads = (gitdir / "MERGE_HEAD").read_text().split() if (gitdir / "MERGE_HEAD").exists() \
+        else []
+    if heads and all(is_ancestor(repo, h, repo.head.commit.hexsha) for h in heads):
+        for name in ("MERGE_HEAD", "MERGE_MODE", "MERGE_MSG", "AUTO_MERGE"):
+            (gitdir / name).unlink(missing_ok=True)
+
+
+def _commit(root: Path, approvals: list[dict[str, Any]]) -> None:
+    ids = "\n".join(f"approval {a['id']} of proposal {a['evidence']['proposal']}"
+                    for a in approvals)
+    try:
+        commit_log(root, f"convergent: record approval by merge\n\n{ids}")
+    except git.GitCommandError as exc:  # a gate refused in the pre-commit hook
+        raise ApprovalError(f"the approval commit was refused:\n{(exc.stderr or '').strip()}"
+                            ) from None
+
+
+def _push_claim(root: Path, remote: str) -> None:
+    """Push the approval commit; it is our claim only if the push moved the remote ref."""
+    repo = open_repo(root)
+    if repo.head.is_detached:
+        raise ApprovalError("HEAD is detached: check out the main branch to push the claim")
+    branch = repo.active_branch.name
+    lost = ("so no cycle was started here (another machine claimed it first); run "
+            "`git pull` and `convergent on-merge` again")
+    try:
+        out = repo.git.push("--porcelain", remote, f"HEAD:refs/heads/{branch}")
+    except git.GitCommandError as exc:
+        raise ApprovalError(f"pushing the approval to {remote}/{branch} failed "
+                            f"({(exc.stderr or '').strip()}), {lost}") from None
+    # Two machines can write byte-identical approval commits (same merge, same identity,
+    # same second): "=" (up to date) then means the other one's push landed first.
+    if any(line.startswith("=\t") for line in out.splitlines()):
+        raise ApprovalError(f"{remote}/{branch} already had this approval, {lost}")
+
+
+def start_or_announce(root: Path, config: Config, proposal: dict[str, Any],
+                      approval: dict[str, Any], quiet: bool) -> None:
+    """Start the proposal's cycle when the config says so and a trainer is installed."""
+    autostart = bool(config["cycle"].get("autostart", True))
+    if not autostart or importlib.util.find_spec(CYCLE_MODULE) is None:
+        _say(quiet, f"cycle due for proposal {proposal['id']}: run `convergent cycle run`")
+        return
+    from convergent.trainer.cycle import start_cycle
+
+    _say(quiet, f"starting the cycle of proposal {proposal['id']}")
+    start_cycle(root, proposal, approval)
+
+
+def on_merge(root: Path, quiet: bool = True, *, push_remote: str | None = None
+             ) -> list[dict[str, Any]]:
+    """Record the approval of each newly merged proposal and start its cycle, once.
+
+    :param push_remote: push the approval commit there before starting any cycle, so
+        only one of several machines sharing that remote starts it.
+    :returns: the approval records appended by this call (empty when nothing was new).
+    """
+    root = Path(root).resolve()
+    config = load_config(root)
+    claimed = _claim(root, config, quiet)
+    if claimed and push_remote:
+        _push_claim(root, push_remote)
+    for proposal, approval in claimed:
+        _say(quiet, f"proposal {proposal['id']} approved by {approval['evidence']['approved_by']}"
+             f" (merge {approval['evidence']['commit'][:12]})")
+        start_or_announce(root, config, proposal, approval, quiet)
+    return [approval for _, approval in claimed]
+
+
+def current_identity(repo: git.Repo) -> str:
+    """``Name <email>`` git would write as the author of the next commit."""
+    ident = repo.git.var("GIT_AUTHOR_IDENT")
+    return ident[:ident.rindex(">") + 1]
+
+
+def require_operator(root: Path, config: Config) -> str:
+    who = current_identity(open_repo(root))
+    if not is_operator(config, who):
+        raise ApprovalError(f"{who} is not a configured operator ([operators] allowed in "
+                            ".convergent.toml): only an operator's merge approves")
+    return who
