@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import git
+
 from convergent.config import Config
 from convergent.gitops import open_repo
 

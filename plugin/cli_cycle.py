@@ -16,6 +16,7 @@ def add_commands(cli: click.Group) -> None:
     cli.add_command(regenerate_cmd)
     cli.add_command(report_cmd)
     cli.add_command(holdout_group)
+    cli.add_command(demo_cmd)
 
 
 @click.group(name="cycle")
@@ -109,3 +110,15 @@ def holdout_freeze(repo: Path) -> None:
         raise RefusedError(f"{CONFIG_FILE} has no holdout_sha256 line under [tripwire]")
     path.write_text("\n".join(replaced) + "\n", "utf-8")
     click.echo(json.dumps({"holdout_sha256": sha}))
+
+
+@click.command(name="demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path),
+                default="convergent-demo")
+@click.option("--quick", is_flag=True, help="A shorter run (fewer records and steps).")
+def demo_cmd(directory: Path, quick: bool) -> None:
+    """Run the whole loop end to end in DIRECTORY (new or empty), narrating each step."""
+    from convergent.demo import run_demo
+
+    with refusals():
+        run_demo(directory, quick=quick, say=click.echo)

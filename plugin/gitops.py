@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import git
+
 from convergent.errors import RepoError
 from convergent.layout import RECORDS_DIR, SOURCES_DIR, local_dir
 

@@ -6,6 +6,7 @@ import importlib
 import threading
 
 import pluggy
+
 from convergent import hookspecs
 
 pm = pluggy.PluginManager("convergent")

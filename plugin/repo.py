@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import git
+
 from convergent.config import Config, default_config, parse_config, render_config
 from convergent.gitops import commit_paths
 from convergent.layout import (

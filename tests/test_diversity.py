@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from convergent.trainer import diversity
 from convergent.trainer.diversity import (
     distinct_1_to_4,

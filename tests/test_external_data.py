@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from convergent.trainer.external_data import (
     DEFAULT_LIMIT,
     ExternalItem,

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from drafts import note
+
 from convergent.cli import cli
 from convergent.recorder import Recorder
 from convergent.records import canonical_json, finalize
-from drafts import note
 
 SEGMENT = "data/convergence/records/seg-000001.jsonl"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from drafts import note
+
 from convergent.log import Log, iter_raw_lines, segment_paths
 from convergent.records import encode, finalize
-from drafts import note
 
 
 def _line(n: int) -> bytes:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from drafts import note
 
-from convergent.records import canonical_json, finalize
 from convergent.recorder import Recorder
+from convergent.records import canonical_json, finalize
 
 THIS_REPO = Path(__file__).resolve().parents[1]
 SEGMENT = "data/convergence/records/seg-000001.jsonl"

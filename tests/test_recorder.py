@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 import git
+from drafts import experience, note
+
 from convergent.hookspecs import hookimpl
 from convergent.integrity import verify_log
 from convergent.log import iter_raw_lines
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
-from drafts import experience, note
 
 TESTS_DIR = Path(__file__).parent
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from drafts import experience, note
+
 from convergent.errors import RecordError
 from convergent.records import (
     Verdict,
@@ -16,7 +18,6 @@ from convergent.records import (
     record_id,
     validate_draft,
 )
-from drafts import experience, note
 
 
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from convergent.errors import ConvergentError
 from convergent.trainer.report import write_report
 

