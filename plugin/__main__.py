@@ -1,0 +1,5 @@
+"""``python -m convergent``: the command line."""
+
+from convergent.cli import main
+
+main()

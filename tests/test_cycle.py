@@ -1,0 +1,202 @@
+"""Real cycles on the tiny model: two commits and a tag per promotion, revert, regenerate,
+the tripwire halting a collapse, a changed hold-out, a kill mid-training."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import git as gitpython
+import pytest
+from click.testing import CliRunner
+from cycleflow import HOLDOUT, approve_new_proposal, cycle_repo, emit_experiences
+from gapflow import git, records, set_config, skip_git_hooks
+
+from convergent.cli import cli
+from convergent.holdout import HoldoutChangedError
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
+from convergent.trainer.cycle import run_due_cycles
+from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
+
+pytest.importorskip("torch")
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
+
+def check_all(root: Path) -> None:
+    result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(root)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A records repo after three promoted cycles (v1, v2, v3)."""
+    from convergent.repo import init_repo
+
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("gitcfg") / ".gitconfig"
+        home.write_text("[user]\n\tname = Test Agent\n\temail = agent@example.com\n"
+                        "[init]\n\tdefaultBranch = main\n")
+        mp.setenv("GIT_CONFIG_GLOBAL", str(home))
+        skip_git_hooks(mp)  # gates are checked once at the end by `check --all`
+        root = init_repo(tmp_path_factory.mktemp("cycles") / "records",
+                         operators=["Ada Operator <ada@example.com>"])
+        cycle_repo(root, mp)
+        for n in range(3):
+            emit_experiences(root, 10 * n, 4)
+            approve_new_proposal(root, first=n == 0)
+        yield root
+
+
+def test_each_promotion_is_two_commits_and_an_annotated_tag(promoted: Path) -> None:
+    repo = gitpython.Repo(promoted)
+    tags = adapter_tags(repo)
+    assert [t.name for t in tags] == ["adapter/v1", "adapter/v2", "adapter/v3"]
+    cycles = records(promoted, "cycle")
+    assert [c["evidence"]["outcome"] for c in cycles] == ["promoted"] * 3
+    for tag, cycle in zip(tags, cycles, strict=True):
+        meta = tag_metadata(tag)
+        assert meta["adapter"] == cycle["evidence"]["adapter"]
+        for key in ("base_model", "holdout_pass_rate", "diversity", "manifest_sha256",
+                    "proposal", "base_sha256"):
+            assert key in meta
+        promotion = tag.commit
+        assert list(promotion.stats.files) == [ACTIVE_FILE]  # the promotion changes only ACTIVE
+        registry = promotion.parents[0]
+        changed = set(registry.stats.files)
+        assert any(p.startswith(ADAPTERS_DIR + "/" + meta["adapter"][7:]) for p in changed)
+        assert cycle["evidence"]["base_unchanged"] is True
+        assert (promoted / ADAPTERS_DIR / meta["adapter"][7:] / "metadata.json").exists()
+    assert read_active(promoted) == tag_metadata(tags[-1])["adapter"]
+    check_all(promoted)
+
+
+def test_on_merge_again_starts_no_second_cycle(promoted: Path) -> None:
+    before = len(records(promoted, "cycle"))
+    assert run_due_cycles(promoted) == []
+    assert len(records(promoted, "cycle")) == before
+
+
+def test_status_and_report_show_the_history(promoted: Path) -> None:
+    status = json.loads(CliRunner().invoke(cli, ["status", "--json", "--repo",
+                                                 str(promoted)]).output)
+    assert status["tripwire"]["cycles"] == 3
+    assert status["tripwire"]["consecutive_clean"] == 3
+    assert [h.split("=")[0] for h in status["adapter_history"]] == [
+        "adapter/v1", "adapter/v2", "adapter/v3"]
+    result = CliRunner().invoke(cli, ["report", "--repo", str(promoted), "--out",
+                                      str(promoted / ".convergent" / "r")])
+    png, html = (Path(p) for p in result.output.split())
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert html.read_text().count("<tr") == 4  # header + three cycles
+
+
+def test_regenerate_gives_the_same_sha256(promoted: Path) -> None:
+    result = CliRunner().invoke(cli, ["regenerate", "adapter/v1", "--repo", str(promoted)])
+    assert result.exit_code == 0, result.output
+    assert "identical" in result.output
+
+
+def test_revert_twice_walks_back_to_v1_and_a_hand_revert_works(promoted: Path) -> None:
+    tags = adapter_tags(gitpython.Repo(promoted))
+    shas = [tag_metadata(t)["adapter"] for t in tags]
+    for expected in (shas[1], shas[0]):
+        result = CliRunner().invoke(cli, ["revert", "--repo", str(promoted)])
+        assert result.exit_code == 0, result.output
+        assert read_active(promoted) == expected
+        check_all(promoted)
+    assert [r["evidence"]["tag"] for r in records(promoted, "revert")] == [
+        "adapter/v3", "adapter/v2"]
+    # By hand: a plain `git revert` of v1's promotion, through the same gates.
+    done = git(promoted, "revert", "--no-edit", tags[0].commit.hexsha, check=False)
+    assert done.returncode == 0, done.stderr
+    assert read_active(promoted) == "base"
+    check_all(promoted)
+    result = CliRunner().invoke(cli, ["revert", "--repo", str(promoted)])
+    assert result.exit_code == 1 and "no promotion of it to revert" in result.output
+
+
+def test_a_collapsing_adapter_is_halted_and_active_kept(records_repo: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Trained to emit one constant answer, the candidate loses its diversity: halt."""
+    skip_git_hooks(monkeypatch)
+    cycle_repo(records_repo, monkeypatch, steps=40, permissive=False)
+    set_config(records_repo, "cycle", "learning_rate", "0.02")
+    set_config(records_repo, "cycle", "external_share", "0.05")
+    constant = "def solve(*args):\n    return 0\n"
+    for n in range(12):
+        emit_experiences(records_repo, n, 1, response=constant,
+                         task=f"Task {n}: write solve() for case {n * 7}, returning zero.",
+                         evidence={"type": "execution", "language": "python",
+                                   "tests": "assert solve() == 0\n"})
+    approve_new_proposal(records_repo, first=True)
+    [cycle] = records(records_repo, "cycle")
+    [halt] = records(records_repo, "halt")
+    assert cycle["evidence"]["outcome"] == "halted"
+    reasons = " ".join(halt["evidence"]["reasons"])
+    assert "diversity fell" in reasons
+    assert halt["evidence"]["candidate"]["diversity"] < halt["evidence"]["reference"][
+        "diversity"]
+    assert read_active(records_repo) == "base"
+    assert adapter_tags(gitpython.Repo(records_repo)) == []
+    assert sorted(p.name for p in (records_repo / ADAPTERS_DIR).iterdir()) == [".gitkeep"]
+
+
+def test_a_changed_holdout_stops_every_cycle(records_repo: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_git_hooks(monkeypatch)
+    cycle_repo(records_repo, monkeypatch)
+    set_config(records_repo, "cycle", "autostart", "false")
+    emit_experiences(records_repo, 0, 3)
+    approve_new_proposal(records_repo, first=True)
+    path = records_repo / HOLDOUT
+    path.write_text(path.read_text().replace("assert", "assert True or", 1))
+    with pytest.raises(HoldoutChangedError, match="re-freeze"):
+        run_due_cycles(records_repo)
+    assert records(records_repo, "cycle") == []
+    assert read_active(records_repo) == "base"
+
+
+def _tree(pid: int) -> list[int]:
+    psutil = pytest.importorskip("psutil")
+    try:
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return [pid]
+
+
+def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    skip_git_hooks(monkeypatch)
+    cycle_repo(records_repo, monkeypatch, steps=200)
+    set_config(records_repo, "cycle", "autostart", "false")
+    emit_experiences(records_repo, 0, 3)
+    approve_new_proposal(records_repo, first=True)
+    head = git(records_repo, "rev-parse", "HEAD").stdout
+    log = (records_repo / ".convergent" / "cycle-run.log").open("wb")
+    runner = subprocess.Popen([sys.executable, "-m", "convergent", "cycle", "run",
+                               "--repo", str(records_repo)], stdout=log, stderr=log)
+    cycles = records_repo / ".convergent" / "cycles"
+    deadline = time.monotonic() + 300
+    while not list(cycles.glob("*/run.partial/*")) and time.monotonic() < deadline:
+        assert runner.poll() is None, (records_repo / ".convergent" / "cycle-run.log"
+                                       ).read_text()[-2000:]
+        time.sleep(0.2)
+    time.sleep(2)  # well inside training
+    for pid in reversed(_tree(runner.pid)):
+        os.kill(pid, signal.SIGKILL)
+    runner.wait()
+    assert git(records_repo, "rev-parse", "HEAD").stdout == head  # nothing committed
+    assert read_active(records_repo) == "base"
+    assert sorted(p.name for p in (records_repo / ADAPTERS_DIR).iterdir()) == [".gitkeep"]
+    assert records(records_repo, "cycle") == []
+    set_config(records_repo, "cycle", "max_steps", "4")
+    [cycle] = run_due_cycles(records_repo)
+    assert cycle["evidence"]["outcome"] == "promoted"
+    assert read_active(records_repo) == cycle["evidence"]["adapter"]
