@@ -32,6 +32,8 @@ from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir
 from convergent.recorder import Recorder
 
 Say = Callable[[str], None]
+# Wall seconds of each stage of the last cycle this process ran (for bench/cycle.py).
+last_stage_times: dict[str, float] = {}
 
 
 def _stderr(message: str) -> None:
@@ -160,9 +162,11 @@ def _run_cycle(root: Path, config: Config, proposal: dict[str, Any], approval: d
     say(f"trained {report.get('steps')} steps, final loss {report.get('loss')}")
     verdict = times.run("tripwire", lambda: _tripwire(
         root, config, spec.base_model, work / "run" / "adapter", report, tasks, say))
-    return times.run("registry+commits", lambda: _land(
-        root, config, proposal, approval, spec, report, dataset, dataset_commit, verdict,
-        times, say))
+    cycle = _land(root, config, proposal, approval, spec, report, dataset, dataset_commit,
+                  verdict, times, say)
+    last_stage_times.clear()
+    last_stage_times.update(times.seconds)
+    return cycle
 
 
 def _spec(config: Config, dataset: Path, out: Path) -> Any:
@@ -240,7 +244,9 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
         "spec": json.loads(spec.to_json()),
     }
     if verdict.promote:
-        register_adapter(root, Path(spec.output_dir) / "adapter", metadata)
+        times.run("registry", lambda: register_adapter(root, Path(spec.output_dir) / "adapter",
+                                                       metadata))
+    started = time.perf_counter()
     evidence = {
         "type": "cycle", "proposal": proposal["id"], "approval": approval["id"],
         "outcome": outcome, "adapter": verdict.adapter_sha if verdict.promote else None,
@@ -252,7 +258,7 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
         "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
         "tripwire": {"candidate": verdict.candidate.summary(),
                      "reference": verdict.reference.summary(), "reasons": verdict.reasons},
-        "stages_s": dict(times.seconds),
+        "stages_s": dict(times.seconds),  # up to the tripwire; commits come after
     }
     source = {"emitter": "convergent/cycle", "model": metadata["base_model"],
               "origin": "operator"}
@@ -276,5 +282,6 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
         say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
     else:
         say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
+    times.seconds["commits"] = round(time.perf_counter() - started, 4)
     load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
     return cycle
