@@ -113,12 +113,15 @@ def holdout_freeze(repo: Path) -> None:
 
 
 @click.command(name="demo")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path),
-                default="convergent-demo")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
 @click.option("--quick", is_flag=True, help="A shorter run (fewer records and steps).")
-def demo_cmd(directory: Path, quick: bool) -> None:
-    """Run the whole loop end to end in DIRECTORY (new or empty), narrating each step."""
+def demo_cmd(directory: Path | None, quick: bool) -> None:
+    """Run the whole loop end to end in DIRECTORY (new or empty; default: a new temp
+    folder), narrating each step."""
+    import tempfile
+
     from convergent.demo import run_demo
 
+    target = directory or Path(tempfile.mkdtemp(prefix="convergent-demo-"))
     with refusals():
-        run_demo(directory, quick=quick, say=click.echo)
+        run_demo(target, quick=quick, say=click.echo)
