@@ -16,7 +16,7 @@ from pathlib import Path
 import git
 
 from convergent.config import Config
-from convergent.gitops import open_repo
+from convergent.gitops import is_ancestor, open_repo
 
 
 def person(actor: git.Actor) -> str:
@@ -60,8 +60,8 @@ def merge_problems(root: Path, config: Config, merge_sha: str, proposal_commit: 
                         "merging its branch")
     elif proposal_commit is not None:
         first, others = merge.parents[0], merge.parents[1:]
-        brought = any(_contains(repo, proposal_commit, p.hexsha) for p in others)
-        if not brought or _contains(repo, proposal_commit, first.hexsha):
+        brought = any(is_ancestor(repo, proposal_commit, p.hexsha) for p in others)
+        if not brought or is_ancestor(repo, proposal_commit, first.hexsha):
             problems.append(f"merge {merge_sha[:12]} does not bring the proposal's branch in")
     author = person(merge.author)
     if not is_operator(config, author):
@@ -72,11 +72,3 @@ def merge_problems(root: Path, config: Config, merge_sha: str, proposal_commit: 
         if problem:
             problems.append(f"merge {merge_sha[:12]}: {problem}")
     return problems
-
-
-def _contains(repo: git.Repo, commit: str, tip: str) -> bool:
-    try:
-        repo.git.merge_base("--is-ancestor", commit, tip)
-        return True
-    except git.GitCommandError:
-        return False

@@ -8,7 +8,7 @@ A new segment must sort after every segment that already existed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from convergent.gates.base import FileChange, GateContext, Problem
 
@@ -25,19 +25,6 @@ def _first_difference(old: bytes, new: bytes) -> int:
     return min(len(old_lines), len(new_lines))
 
 
-def _check_prefix(change: FileChange, parent_label: str) -> Iterator[Problem]:
-    if change.old is None:
-        return
-    if change.new is None:
-        yield Problem(change.path, 1, GATE, f"segment removed (it exists in {parent_label})")
-        return
-    if not change.new.startswith(change.old):
-        line = _first_difference(change.old, change.new)
-        yield Problem(change.path, line, GATE,
-                      f"committed line {line} was changed, removed or reordered "
-                      f"(compared with {parent_label})")
-
-
 def _is_subsequence(needles: list[bytes], haystack: list[bytes]) -> int | None:
     """None when ``needles`` appear in order within ``haystack``, else the first missing index."""
     pos = 0
@@ -50,17 +37,38 @@ def _is_subsequence(needles: list[bytes], haystack: list[bytes]) -> int | None:
     return None
 
 
-def _check_kept_in_order(change: FileChange, parent_label: str) -> Iterator[Problem]:
+def _prefix_problem(path: str, old: bytes, new: bytes, parent_label: str) -> Problem | None:
+    """An ordinary commit: the new content starts with every committed byte."""
+    if new.startswith(old):
+        return None
+    line = _first_difference(old, new)
+    return Problem(path, line, GATE, f"committed line {line} was changed, removed or "
+                                     f"reordered (compared with {parent_label})")
+
+
+def _order_problem(path: str, old: bytes, new: bytes, parent_label: str) -> Problem | None:
+    """A merged parent: its lines appear in the result, in their order (merge=union)."""
+    missing = _is_subsequence(old.splitlines(), new.splitlines())
+    if missing is None:
+        return None
+    return Problem(path, missing + 1, GATE, f"line {missing + 1} of {parent_label} was "
+                                            "changed, removed or reordered by the merge")
+
+
+KeptCheck = Callable[[str, bytes, bytes, str], Problem | None]
+
+
+def _check_segment(change: FileChange, parent_label: str, kept: KeptCheck
+                   ) -> Iterator[Problem]:
+    """A segment the parent had must still exist and keep the parent's lines."""
     if change.old is None:
         return
     if change.new is None:
         yield Problem(change.path, 1, GATE, f"segment removed (it exists in {parent_label})")
         return
-    missing = _is_subsequence(change.old.splitlines(), change.new.splitlines())
-    if missing is not None:
-        yield Problem(change.path, missing + 1, GATE,
-                      f"line {missing + 1} of {parent_label} was changed, removed or reordered "
-                      "by the merge")
+    problem = kept(change.path, change.old, change.new, parent_label)
+    if problem is not None:
+        yield problem
 
 
 def _check_new_segment_order(ctx: GateContext) -> Iterator[Problem]:
@@ -78,10 +86,10 @@ def _check_new_segment_order(ctx: GateContext) -> Iterator[Problem]:
 def check_append_only(ctx: GateContext) -> Iterator[Problem]:
     label = f"parent {ctx.parents[0][:12]}" if ctx.parents else "HEAD"
     for change in ctx.segments:
-        yield from _check_prefix(change, label)
+        yield from _check_segment(change, label, _prefix_problem)
     for index, changes in enumerate(ctx.merge_segments, start=1):
         other = f"merged parent {ctx.parents[index][:12]}" if len(ctx.parents) > index else (
             "merged parent")
         for change in changes:
-            yield from _check_kept_in_order(change, other)
+            yield from _check_segment(change, other, _order_problem)
     yield from _check_new_segment_order(ctx)
