@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from convergent.config import default_config
@@ -45,3 +47,27 @@ def test_task_program_follows_the_humaneval_convention() -> None:
     program = task_program(task, "    return x\n")
     assert program.startswith("def f(x):\n    return x\n")
     assert program.rstrip().endswith("check(f)")
+
+
+@pytest.mark.train
+def test_evaluate_scores_pass_at_1_and_pass_at_k_on_the_tiny_model(records_repo: Path) -> None:
+    """The harness really generates and runs tests: a task whose prompt already holds a
+    whole solution can pass, one whose test always fails never does; scores are cached."""
+    pytest.importorskip("torch")
+    from convergent.config import load_config
+    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.tripwire import evaluate
+
+    config = load_config(records_repo)
+    config["tripwire"].update(embeddings=False, max_new_tokens=8, pass_at_k=2)
+    solved = {"task_id": "t/0", "entry_point": "f",
+              "prompt": "def f(x):\n    return x + 1\n\n\ndef _unused():\n",
+              "test": "def check(f):\n    assert f(1) == 2\n"}
+    unsolvable = {"task_id": "t/1", "entry_point": "g", "prompt": "def g(x):\n",
+                  "test": "def check(g):\n    assert False\n"}
+    base = resolve_base_model(config)
+    score = evaluate(records_repo, config, base, None, "base", [solved, unsolvable])
+    assert score.total == 2
+    assert "t/1" in score.details["failed"]
+    assert 0.0 <= score.details["pass@2"] <= 0.5
+    assert evaluate(records_repo, config, base, None, "base", [solved, unsolvable]) == score

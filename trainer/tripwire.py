@@ -1,10 +1,12 @@
 """The collapse tripwire: score a candidate adapter on the frozen hold-out and decide.
 
 Verified pass rate: greedy completions (pass@1) of every hold-out prompt, each run
-with its tests in the sandbox. Diversity: distinct-1..4 and self-BLEU over those
-completions (plus the Vendi score when the embedding package is installed), folded
-into one scalar (see :mod:`convergent.trainer.diversity`). The same harness scores
-the base and the last-good adapter; scores are cached per adapter hash.
+with its tests in the sandbox; with ``[tripwire] pass_at_k = k`` (k > 1), k sampled
+completions per task also give pass@k, reported beside it. Diversity: distinct-1..4
+and self-BLEU over the greedy completions (plus the Vendi score when the embedding
+package is installed), folded into one scalar (see :mod:`convergent.trainer.diversity`).
+The same harness scores the base and the last-good adapter; scores are cached per
+adapter hash.
 
 The rule: promote only if pass rate and diversity stay within the configured
 tolerances of the last-good adapter's (or the base's), and diversity has not shrunk
@@ -66,7 +68,9 @@ def _cache_key(model: str, tasks_sha: str, settings: Mapping[str, Any]) -> str:
 def _settings(config: Config) -> dict[str, Any]:
     trip = config["tripwire"]
     return {"max_new_tokens": int(trip["max_new_tokens"]),
-            "embeddings": bool(trip.get("embeddings", True))}
+            "embeddings": bool(trip.get("embeddings", True)),
+            "pass_at_k": int(trip.get("pass_at_k", 1)),
+            "temperature": float(trip.get("temperature", 0.8))}
 
 
 def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | None,
@@ -87,29 +91,54 @@ def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | No
     return score
 
 
+def _run_all(root: Path, config: Config, tasks: Sequence[Mapping[str, Any]],
+             completions: Sequence[str]) -> list[bool]:
+    """Each completion with its task's tests, in the sandbox (cached by program)."""
+    from convergent.sandbox import SandboxLimits
+    from convergent.verifiers import VerifyContext
+
+    sandbox = VerifyContext(root, config).sandbox
+    limits = SandboxLimits.from_config(config)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [r.ok for r in pool.map(lambda tc: sandbox.run(task_program(*tc), limits),
+                                       zip(tasks, completions, strict=True))]
+
+
+def _pass_at_k(root: Path, config: Config, base_model: str, adapter_dir: Path | None,
+               tasks: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> float:
+    """Share of tasks that k sampled completions solve at least once (n = k samples)."""
+    from convergent.trainer.generate import generate
+
+    k = int(settings["pass_at_k"])
+    samples = generate(base_model, adapter_dir, [t["prompt"] for t in tasks],
+                       max_new_tokens=int(settings["max_new_tokens"]), samples=k,
+                       temperature=float(settings["temperature"]), seed=0)
+    flat_tasks = [t for t, s in zip(tasks, samples, strict=True) for _ in s]
+    passed = iter(_run_all(root, config, flat_tasks, [c for s in samples for c in s]))
+    solved = sum(1 for s in samples if any([next(passed) for _ in s]))
+    return solved / len(tasks)
+
+
 def _score(root: Path, config: Config, base_model: str, adapter_dir: Path | None, model: str,
            tasks: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> Score:
-    from convergent.sandbox import SandboxLimits
     from convergent.trainer.diversity import diversity_report
     from convergent.trainer.generate import generate
-    from convergent.verifiers import VerifyContext
 
     completions = [c[0] for c in generate(base_model, adapter_dir, [t["prompt"] for t in tasks],
                                           max_new_tokens=int(settings["max_new_tokens"]),
                                           samples=1)]
-    sandbox = VerifyContext(root, config).sandbox
-    limits = SandboxLimits.from_config(config)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda tc: sandbox.run(task_program(*tc), limits),
-                                zip(tasks, completions, strict=True)))
-    passed = sum(1 for r in results if r.ok)
+    results = _run_all(root, config, tasks, completions)
+    passed = sum(results)
     report = diversity_report(completions, use_embeddings=bool(settings["embeddings"]))
+    details: dict[str, Any] = {
+        "diversity": dict(report),
+        "failed": [t["task_id"] for t, ok in zip(tasks, results, strict=True) if not ok][:20],
+        "sample": completions[:3]}
+    if int(settings["pass_at_k"]) > 1:
+        details[f"pass@{settings['pass_at_k']}"] = _pass_at_k(
+            root, config, base_model, adapter_dir, tasks, settings)
     return Score(model=model, pass_rate=passed / len(tasks), diversity=float(report["diversity"]),
-                 passed=passed, total=len(tasks),
-                 details={"diversity": dict(report),
-                          "failed": [t["task_id"] for t, r in zip(tasks, results, strict=True)
-                                     if not r.ok][:20],
-                          "sample": completions[:3]})
+                 passed=passed, total=len(tasks), details=details)
 
 
 def decide(candidate: Score, reference: Score, previous: Sequence[float], config: Config

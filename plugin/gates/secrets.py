@@ -4,6 +4,9 @@ Every string of every appended record is scanned, line by line, with detect-secr
 default plugin set and default filters (the same pipeline as ``detect-secrets scan`` on a
 file, non-eager). Problems name the log line, the field and the secret type, never the
 secret itself.
+
+Distinct lines are scanned once, and a prefilter (see :func:`_candidates`) skips, in one
+pass over all of them, the lines no plugin pattern can match, which is most of them.
 """
 
 from __future__ import annotations
@@ -22,17 +25,34 @@ _FILENAME = "record.txt"
 
 
 def check_secrets(ctx: GateContext) -> Iterator[Problem]:
-    texts = [(line, where, text) for line in ctx.new_lines if line.record is not None
-             for where, text in _strings(line.record, "")]
-    if not texts:
-        return
-    scanned = _scan({part for _, _, text in texts for part in text.splitlines()})
-    for line, where, text in texts:
-        for number, part in enumerate(text.splitlines(), 1):
-            for kind in scanned.get(part, ()):
-                yield Problem(line.path, line.lineno, GATE,
-                              f"{where} line {number}: looks like a credential ({kind}); "
-                              "remove it from the record")
+    lines = [line for line in ctx.new_lines if line.record is not None]
+    strings: set[str] = set()
+    for line in lines:
+        _collect(line.record, strings)
+    scanned = _scan({part for text in strings for part in text.splitlines()})
+    if not scanned:
+        return  # the usual case: no line of any string is a credential
+    for line in lines:
+        for where, text in _strings(line.record, ""):
+            for number, part in enumerate(text.splitlines(), 1):
+                for kind in scanned.get(part, ()):
+                    yield Problem(line.path, line.lineno, GATE,
+                                  f"{where} line {number}: looks like a credential ({kind}); "
+                                  "remove it from the record")
+
+
+def _collect(value: Any, strings: set[str]) -> None:
+    """Add every string of a JSON value (keys included) to ``strings``: what
+    :func:`_strings` yields, without the field paths, which only a finding needs."""
+    if isinstance(value, str):
+        strings.add(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            strings.add(str(key))
+            _collect(item, strings)
+    elif isinstance(value, list):
+        for item in value:
+            _collect(item, strings)
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
@@ -94,37 +114,53 @@ _AUDITED_NEGATIVE_BODIES = frozenset({
 # A class of word characters, dots and hyphens (ranges between such characters included):
 # (?<![\w.]), (?![a-f0-9]), (?![a-zA-Z0-9_\-]) ...
 _SAFE_CLASS = re.compile(r"\[(?:[A-Za-z0-9_.-]|\\[wd._-])+\]")
-_REFUSED = ("(?s", "\\A", "\\Z", "(?>", "*+", "++", "?+", "}+")
+_REFUSED = ("\\A", "\\Z", "\\z", "(?>", "*+", "++", "?+", "}+")
+_INLINE_DOTALL = re.compile(r"\(\?[a-zA-Z-]*s")  # (?s), (?is), (?s:...) ...
 _NEGATIVE = re.compile(r"\(\?<?!")
+# Alternatives of lower-case ASCII words (optional characters allowed), and "ñ", whose
+# only case partner is "Ñ": in ASCII text, none of them matches anything but itself and
+# its upper case.
+_LOWER_WORDS = re.compile(r"\((?:[a-z_ñ]\??|\|)+\)")
 
 
 def _candidates(lines: list[str], plugins: list[Any]) -> list[str]:
     """The lines some plugin's patterns could match (all of them for a plugin without a
     sound prefilter)."""
-    patterns: list[re.Pattern[str]] = []
+    prefilters: list[_Prefilter] = []
     for plugin in plugins:
         own = _prefilter(plugin)
         if own is None:
             return lines
-        patterns.extend(own)
+        prefilters.extend(own)
     text = "\n".join(lines)
+    # ASCII text lowers character for character, so a case-insensitive search for
+    # lower-case ASCII words is a plain search of the lowered text (ten times faster).
+    lowered = text.lower() if text.isascii() else None
     starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
     keep = bytearray(len(lines))
-    for pattern in patterns:
-        for match in pattern.finditer(text):
+    for pattern, folded in prefilters:
+        matches = (folded.finditer(lowered) if folded is not None and lowered is not None
+                   else pattern.finditer(text))
+        for match in matches:
             first = bisect_right(starts, match.start()) - 1
             last = bisect_right(starts, max(match.start(), match.end() - 1)) - 1
             keep[first:last + 1] = b"\1" * (last + 1 - first)
     return [line for line, kept in zip(lines, keep, strict=True) if kept]
 
 
-def _prefilter(plugin: Any) -> list[re.Pattern[str]] | None:
+# A prefilter pattern, and (for lower-case ASCII words searched case-insensitively) the
+# same pattern, case-sensitive, to run on lowered ASCII text instead.
+_Prefilter = tuple[re.Pattern[str], re.Pattern[str] | None]
+
+
+def _prefilter(plugin: Any) -> list[_Prefilter] | None:
     """Patterns that match somewhere in every line ``plugin`` could flag; None when the
     plugin is not one whose matching we know, or a pattern is not sound to join."""
     from detect_secrets.plugins import keyword
     from detect_secrets.plugins.base import RegexBasedDetector
     from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
 
+    folded: re.Pattern[str] | None = None
     if isinstance(plugin, RegexBasedDetector):
         sources = list(plugin.denylist)
     elif isinstance(plugin, HighEntropyStringsPlugin):
@@ -138,18 +174,20 @@ def _prefilter(plugin: Any) -> list[re.Pattern[str]] | None:
         if not all(words in r.pattern for r in regexes):
             return None
         sources = [re.compile(words, re.IGNORECASE)]
+        if _LOWER_WORDS.fullmatch(words):
+            folded = re.compile(words, re.MULTILINE)
     else:
         return None
     if not all(_joinable(p) for p in sources):
         return None
-    return [re.compile(p.pattern, p.flags | re.MULTILINE) for p in sources]
+    return [(re.compile(p.pattern, p.flags | re.MULTILINE), folded) for p in sources]
 
 
 def _joinable(pattern: re.Pattern[str]) -> bool:
     """Whether ``pattern`` finds, in lines joined by "\\n", every match it finds in a line."""
     text = pattern.pattern
-    if not isinstance(text, str) or pattern.flags & re.DOTALL or any(
-            bad in text for bad in _REFUSED):
+    if (not isinstance(text, str) or pattern.flags & re.DOTALL
+            or _INLINE_DOTALL.search(text) or any(bad in text for bad in _REFUSED)):
         return False
     verbose = bool(pattern.flags & re.VERBOSE)
     return all(_safe_negative(_negative_body(text, m.end(), verbose))

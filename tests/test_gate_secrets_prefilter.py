@@ -1,0 +1,69 @@
+"""The secrets gate's prefilter skips only lines no detect-secrets plugin flags."""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+
+from detect_secrets.core.scan import _process_line_based_plugins
+from detect_secrets.settings import default_settings, get_plugins
+
+from convergent.gates.secrets import _FILENAME, _joinable, _prefilter, _scan
+
+CREDENTIALS = [
+    'KEY = "AKIAIOSFODNN7EXAMPLE"', "used AKIAIOSFODNN7EXAMPLE to list buckets",
+    'password = "hunter2-but-longer"', 'PassWord = "hunter2-but-longer"',
+    "token: ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "-----BEGIN RSA PRIVATE KEY-----",
+    "glpat-abcdefghij0123456789xyz", 'api_key: "abc123secretvalue"', "xoxb-123-456-abcdef",
+    "https://user:pa55word@example.com/x", "sk_live_0123456789abcdefABCDEFGH",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc", "AccountKey=" + "a1B2" * 22,
+    "SG." + "a" * 22 + "." + "b" * 43, "'deadbeefcafe0123456789abcdef'",
+    'my_secret = "Z8x!kq2Lm"', '"Z8x!kq2Lmpp" == my_password', "AP6" + "a1" * 5,
+    'contraseña = "Z8x!kq2Lmpp"', 'CONTRASEÑA = "Z8x!kq2Lmpp"',
+]
+
+
+def _reference(lines: set[str]) -> dict[str, list[str]]:
+    """What the gate found before the prefilter: every line through every plugin."""
+    found: dict[str, list[str]] = {}
+    with default_settings():
+        plugins = get_plugins()
+        for line in lines:
+            if line.strip() and any(p.analyze_line(filename=_FILENAME, line=line)
+                                    for p in plugins):
+                kinds = sorted({s.type for s in _process_line_based_plugins(
+                    [(1, line)], _FILENAME)})
+                if kinds:
+                    found[line] = kinds
+    return found
+
+
+def test_every_default_plugin_has_a_sound_prefilter() -> None:
+    with default_settings():
+        missing = [type(p).__name__ for p in get_plugins() if _prefilter(p) is None]
+    assert missing == []
+
+
+def test_prefilter_finds_what_every_plugin_finds() -> None:
+    rng = random.Random(7)
+    lines = set(CREDENTIALS)
+    lines |= {f"prefix {c} suffix" for c in CREDENTIALS} | {f'"{c}"' for c in CREDENTIALS}
+    alphabet = string.printable[:94] + " ñÑſ"
+    lines |= {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+              for _ in range(3000)}
+    lines |= {"def add(a, b):", "    return a + b", "sha256:" + "ab" * 32, ""}
+    expected = _reference(lines)
+    assert set(CREDENTIALS) <= set(expected)
+    assert _scan(lines) == expected
+    ascii_only = {line for line in lines if line.isascii()}  # the lowered fast path
+    assert _scan(ascii_only) == {k: v for k, v in expected.items() if k in ascii_only}
+
+
+def test_unsound_patterns_are_refused() -> None:
+    assert _joinable(re.compile(r"(?<![\w.])\d+(?![a-f0-9])"))
+    assert not _joinable(re.compile(r"\Atoken"))
+    assert not _joinable(re.compile(r"key(?!\s)"))
+    assert not _joinable(re.compile(r"key.+", re.DOTALL))
+    assert not _joinable(re.compile(r"(?is:key.+)"))
+    assert not _joinable(re.compile(r"(?>key)\w++"))
