@@ -65,6 +65,8 @@ jobs:
           git config user.name "convergent-bot"
           git config user.email "convergent-bot@users.noreply.github.com"
           convergent on-merge --push origin
+      - name: publish the cycle's commits and its adapter tag
+        run: git push --follow-tags origin "HEAD:${{ github.ref_name }}"
 """
 
 
