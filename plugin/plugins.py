@@ -17,6 +17,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "convergent.default_plugins.emit",
     "convergent.default_plugins.verifiers",
     "convergent.default_plugins.benchmarks",
+    "convergent.default_plugins.external",
 )
 
 _loaded = False

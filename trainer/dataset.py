@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,24 +78,53 @@ def external_count(self_count: int, share: float) -> int:
     return max(1, math.ceil(self_count * share / (1 - share)))
 
 
+def registered_external_data() -> dict[str, Callable[[], Iterable[Mapping[str, Any]]]]:
+    """External data sets registered through the ``register_external_data`` hook."""
+    from convergent.plugins import load_plugins
+
+    found: dict[str, Callable[[], Iterable[Mapping[str, Any]]]] = {}
+    load_plugins().hook.register_external_data(
+        register=lambda name, load: found.__setitem__(name, load))
+    return found
+
+
+def external_items(root: Path, config: Config, names: Sequence[str], need: int
+                   ) -> tuple[list[Mapping[str, Any]], dict[str, Any]]:
+    """The first ``need`` clean, non-self items of the named sets, in order."""
+    from convergent.gates.decontamination import decontamination_index
+    from convergent.trainer.external_data import stdlib_info
+
+    available = registered_external_data()
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise DatasetError(f"[cycle] external names {', '.join(missing)}, which no plugin "
+                           f"registers (registered: {', '.join(available) or 'none'})")
+    index = decontamination_index(root, config)
+    chosen: list[Mapping[str, Any]] = []
+    for name in names:
+        for item in available[name]():
+            if len(chosen) == need:
+                break
+            if item.get("origin") == "self":
+                continue  # never raw self-output, whoever registered it
+            if not index.find(f"{item['prompt']}\n{item['completion']}"):
+                chosen.append(item)
+    if len(chosen) < need:
+        raise DatasetError(f"only {len(chosen)} clean external items, {need} needed")
+    sources = {name: (stdlib_info() if name == "stdlib" else {"name": name}) for name in names}
+    return chosen, sources
+
+
 def build_dataset(root: Path, config: Config, history: Sequence[Mapping[str, Any]],
                   wanted_ids: Sequence[str], out_dir: Path) -> Dataset:
     """Write ``out_dir/dataset.jsonl`` and ``out_dir/manifest.json``; deterministic."""
-    from convergent.gates.decontamination import decontamination_index
-    from convergent.trainer.external_data import load_stdlib_functions, stdlib_info
-
     kept, dropped = select_experiences(root, config, history, wanted_ids)
     if not kept:
         raise DatasetError("no verified, decontaminated experience to train on: "
                            f"{len(dropped)} dropped ({_reasons(dropped)})")
     cycle = config["cycle"]
-    share = float(cycle["external_share"])
-    need = external_count(len(kept), share)
-    index = decontamination_index(root, config)
-    external = [item for item in load_stdlib_functions(limit=max(need * 3, 50))
-                if not index.find(item["prompt"] + "\n" + item["completion"])][:need]
-    if len(external) < need:
-        raise DatasetError(f"only {len(external)} clean external items, {need} needed")
+    need = external_count(len(kept), float(cycle["external_share"]))
+    external, sources = external_items(root, config, list(cycle["external"]), need)
     rows = [{"prompt": r["task"], "completion": r["response"], "id": r["id"]} for r in kept]
     rows += [{"prompt": e["prompt"], "completion": e["completion"], "id": e["id"]}
              for e in external]
@@ -107,7 +136,7 @@ def build_dataset(root: Path, config: Config, history: Sequence[Mapping[str, Any
     manifest = {
         "records": [r["id"] for r in kept],
         "dropped": dropped,
-        "external": {"source": stdlib_info(), "ids": [e["id"] for e in external],
+        "external": {"source": sources, "ids": [e["id"] for e in external],
                      "share": round(len(external) / len(rows), 4)},
         "order": [r["id"] for r in rows],
         "dataset_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

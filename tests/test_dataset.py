@@ -1,0 +1,91 @@
+"""The training set: re-verified, decontaminated, de-duplicated, mixed with external data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from drafts import experience
+
+from convergent.config import load_config
+from convergent.decontamination import humaneval_source
+from convergent.hookspecs import hookimpl
+from convergent.plugins import load_plugins
+from convergent.records import Verdict, finalize
+from convergent.trainer.dataset import DatasetError, build_dataset, external_count
+
+
+def _verified(draft: dict[str, Any]) -> dict[str, Any]:
+    return finalize(draft, Verdict(True, "execution", "exit 0"))
+
+
+def _history() -> list[dict[str, Any]]:
+    with gzip.open(humaneval_source(), "rt") as fh:
+        item = json.loads(fh.readline())
+    good = [_verified(experience(n)) for n in range(4)]
+    duplicate = _verified(dict(experience(0), claim="the same pair again"))
+    failing_but_claims = _verified(experience(7, passing=False))  # a hand-forged claim
+    unverified = finalize(experience(8), Verdict(False, "execution", "exit 1"))
+    copied = item["prompt"] + item["canonical_solution"] + "\n"
+    contaminated = _verified(experience(9, response=copied + experience(9)["response"]))
+    return [*good, duplicate, failing_but_claims, unverified, contaminated]
+
+
+def test_only_clean_verified_unique_experiences_are_kept(records_repo: Path,
+                                                         tmp_path: Path) -> None:
+    config = load_config(records_repo)
+    history = _history()
+    ids = [r["id"] for r in history]
+    dataset = build_dataset(records_repo, config, history, ids, tmp_path / "a")
+    manifest = dataset.manifest
+    assert manifest["records"] == ids[:4]
+    reasons = manifest["dropped"]
+    assert reasons[ids[4]].startswith("duplicate")
+    assert "re-verify" in reasons[ids[5]]
+    assert reasons[ids[6]].startswith("unverified")
+    assert "benchmark" in reasons[ids[7]]
+    rows = [json.loads(line) for line in dataset.path.read_text().splitlines()]
+    assert len(rows) == 4 + external_count(4, 0.2)
+    assert manifest["external"]["share"] >= 0.2
+    assert manifest["external"]["source"]["stdlib"]["source"] == "python-stdlib"
+    again = build_dataset(records_repo, config, history, ids, tmp_path / "b")
+    assert again.manifest_sha256 == dataset.manifest_sha256  # deterministic
+    assert again.path.read_bytes() == dataset.path.read_bytes()
+
+
+class TeamData:
+    @hookimpl
+    def register_external_data(self, register: Any) -> None:
+        register("team-docs", lambda: [
+            {"id": "team:0", "prompt": "Raw self output", "completion": "x", "origin": "self"},
+            {"id": "team:1", "prompt": "def double(x):\n", "completion": "    return 2 * x\n",
+             "origin": "external"}])
+
+
+def test_plugins_register_external_data_and_self_output_is_refused(records_repo: Path,
+                                                                   tmp_path: Path) -> None:
+    config = load_config(records_repo)
+    config["cycle"]["external"] = ["team-docs"]
+    history = [_verified(experience(n)) for n in range(2)]
+    pm = load_plugins()
+    plugin = TeamData()
+    pm.register(plugin)
+    try:
+        dataset = build_dataset(records_repo, config, history, [r["id"] for r in history],
+                                tmp_path / "d")
+    finally:
+        pm.unregister(plugin)
+    assert dataset.manifest["external"]["ids"] == ["team:1"]
+    config["cycle"]["external"] = ["nowhere"]
+    with pytest.raises(DatasetError, match="nowhere"):
+        build_dataset(records_repo, config, history, [r["id"] for r in history], tmp_path / "e")
+
+
+def test_nothing_verified_is_refused(records_repo: Path, tmp_path: Path) -> None:
+    unverified = finalize(experience(1), Verdict(False, "execution", "exit 1"))
+    with pytest.raises(DatasetError, match="no verified"):
+        build_dataset(records_repo, load_config(records_repo), [unverified],
+                      [unverified["id"]], tmp_path / "x")
