@@ -76,6 +76,11 @@ def _render_png(history: Sequence[dict[str, Any]], path: Path) -> None:
     _plot_metric(bottom, history, "diversity", "diversity")
     bottom.set_xlabel("cycle")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if history:  # whole cycles only, with room either side of the first and last
+        cycles = [int(c["cycle"]) for c in history]
+        bottom.set_xlim(min(cycles) - 0.5, max(cycles) + 0.5)
+        if len(cycles) <= 20:
+            bottom.set_xticks(cycles)
     top.set_title("convergent tripwire")
     top.legend(loc="best")
     if not history:
