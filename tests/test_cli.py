@@ -131,3 +131,16 @@ def test_emit_screens_benchmark_items_and_secrets_with_the_gates(records_repo: P
     assert "<stdin>:2: secrets:" in result.stderr and "AKIA" not in result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert len(list(iter_raw_lines(records_repo))) == 1
+
+
+def test_index_and_query_commands(records_repo: Path, tmp_path: Path) -> None:
+    drafts = tmp_path / "d.jsonl"
+    drafts.write_text("\n".join(canonical_json(note(i)) for i in range(3)) + "\n"
+                      + canonical_json(experience(4)) + "\n")
+    invoke("emit", str(drafts), "--repo", str(records_repo))
+    assert "inserted=4" in invoke("index", "--repo", str(records_repo)).stdout
+    rows = [json.loads(line) for line in invoke(
+        "query", "add_4", "--kind", "experience", "--verified", "--repo",
+        str(records_repo)).stdout.splitlines()]
+    assert [r["claim"] for r in rows] == ["add_4 adds two numbers and 4"]
+    assert invoke("query", "--kind", "gap", "--repo", str(records_repo)).stdout.count("\n") == 3

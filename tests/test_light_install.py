@@ -1,0 +1,40 @@
+"""The plugin stays light: no torch for hosts or pre-commit's hook environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "transformers", "peft", "trl", "unsloth", "datasets", "langchain_core")
+
+
+def test_core_dependencies_pull_no_training_stack() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [dep.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower()
+             for dep in project["dependencies"]]
+    assert not set(names) & {"torch", "transformers", "peft", "trl", "unsloth", "datasets"}
+    assert {"pluggy", "gitpython", "click", "sqlite-utils"} <= set(names)
+
+
+def test_plugin_cli_gates_and_trainer_modules_import_without_the_training_stack() -> None:
+    code = (
+        "import sys\n"
+        "import convergent, convergent.cli, convergent.recorder, convergent.gates\n"
+        "import convergent.hooks.git_hook, convergent.hooks.check_all, convergent.index\n"
+        "import convergent.trainer.cycle, convergent.trainer.registry\n"
+        "import convergent.trainer.train, convergent.trainer.dataset\n"
+        "import convergent.trainer.tripwire, convergent.integrations\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_no_top_level_plugin_hooks_or_trainer_modules_are_installed() -> None:
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert all(p == "convergent" or p.startswith("convergent.") for p in setuptools["packages"])
+    assert setuptools["package-dir"]["convergent"] == "plugin"
