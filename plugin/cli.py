@@ -48,10 +48,13 @@ def cli() -> None:
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--operator", "operators", multiple=True,
               help="'Name <email>' allowed to approve proposals (repeatable).")
+@click.option("--base", "base", metavar="PATH_OR_ID",
+              help="Base model to adapt: a local directory or a hub id (default: 'tiny', "
+                   "the offline test model).")
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 @click.option("--github-workflow", is_flag=True,
               help="Also write .github/workflows/convergent.yml (self-hosted GPU runner).")
-def init_cmd(path: Path, operators: tuple[str, ...], no_hooks: bool,
+def init_cmd(path: Path, operators: tuple[str, ...], base: str | None, no_hooks: bool,
              github_workflow: bool) -> None:
     """Make or upgrade a records repo at PATH and install the git hooks."""
     from convergent.github_workflow import write_github_workflow
@@ -59,7 +62,8 @@ def init_cmd(path: Path, operators: tuple[str, ...], no_hooks: bool,
 
     with refusals():
         try:
-            root = init_repo(path, operators=list(operators), install_hooks=not no_hooks)
+            root = init_repo(path, operators=list(operators), base=base,
+                             install_hooks=not no_hooks)
         except ValueError as exc:
             raise RefusedError(str(exc)) from None
         if github_workflow:

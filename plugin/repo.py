@@ -40,12 +40,14 @@ def _ensure_lines(path: Path, lines: tuple[str, ...] | list[str]) -> bool:
     return True
 
 
-def _ensure_config(root: Path, operators: list[str]) -> None:
+def _ensure_config(root: Path, operators: list[str], base: str | None) -> None:
     """Write the default config, or add what an older config lacks (never removing)."""
     path = root / CONFIG_FILE
     config: Config = default_config()
     if operators:
         config["operators"]["allowed"] = operators
+    if base:
+        config["base"]["model"] = base
     frozen = _holdout_sha256()
     if frozen:
         config["tripwire"]["holdout_sha256"] = frozen
@@ -60,6 +62,9 @@ def _ensure_config(root: Path, operators: list[str]) -> None:
     if operators and set(operators) - set(current.get("operators", {}).get("allowed", [])):
         raise ValueError(f"{path}: add operators by editing [operators] allowed in a reviewed "
                          "commit; init does not rewrite an existing config")
+    if base and current.get("base", {}).get("model", base) != base:
+        raise ValueError(f"{path}: change the base model by editing [base] model in a "
+                         "reviewed commit; init does not rewrite an existing config")
     if additions:
         with path.open("a", encoding="utf-8") as fh:
             fh.write("\n" + "\n".join(additions))
@@ -73,7 +78,7 @@ def _holdout_sha256() -> str:
     return default_holdout_sha256()
 
 
-def init_repo(path: Path, *, operators: list[str] | None = None,
+def init_repo(path: Path, *, operators: list[str] | None = None, base: str | None = None,
               install_hooks: bool = True) -> Path:
     """Make ``path`` a records repo (a new or existing Git repo); safe to run again."""
     root = Path(path).resolve()
@@ -90,7 +95,7 @@ def init_repo(path: Path, *, operators: list[str] | None = None,
     active = root / ACTIVE_FILE
     if not active.exists():
         active.write_text("base\n", "utf-8")
-    _ensure_config(root, operators or [])
+    _ensure_config(root, operators or [], base)
     _ensure_lines(root / GITATTRIBUTES, GITATTRIBUTES_LINES)
     _ensure_lines(root / ".gitignore", [GITIGNORE_LINE])
     (root / LOCAL_DIR).mkdir(exist_ok=True)

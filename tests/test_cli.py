@@ -144,3 +144,12 @@ def test_index_and_query_commands(records_repo: Path, tmp_path: Path) -> None:
         str(records_repo)).stdout.splitlines()]
     assert [r["claim"] for r in rows] == ["add_4 adds two numbers and 4"]
     assert invoke("query", "--kind", "gap", "--repo", str(records_repo)).stdout.count("\n") == 3
+
+
+def test_init_base_names_the_model_to_adapt(tmp_path: Path) -> None:
+    target = tmp_path / "r"
+    assert invoke("init", str(target), "--base", "/models/qwen-0.5b").exit_code == 0
+    assert 'model = "/models/qwen-0.5b"' in (target / ".convergent.toml").read_text()
+    assert invoke("init", str(target), "--base", "/models/qwen-0.5b").exit_code == 0
+    result = CliRunner().invoke(cli, ["init", str(target), "--base", "other"])
+    assert result.exit_code == 1 and "reviewed commit" in result.output
