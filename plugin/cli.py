@@ -81,12 +81,14 @@ def emit_cmd(file: Any, repo: Path, no_verify: bool) -> None:
     Prints `<id> <verified|unverified>` per appended record; bad lines are named on
     stderr (line and field) and the good ones are still appended.
     """
+    from convergent.progress import tracked
     from convergent.recorder import Recorder
 
     name = getattr(file, "name", "-")
     source = "<stdin>" if name in ("<stdin>", "-") else str(name)
     with refusals(), Recorder(repo, verify=not no_verify) as recorder:
-        outcomes = recorder.emit_lines(file, source=source)
+        outcomes = recorder.emit_lines(tracked(file, "verifying and appending"),
+                                       source=source)
     bad = 0
     for outcome in outcomes:
         if outcome.error is not None:

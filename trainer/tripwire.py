@@ -94,14 +94,16 @@ def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | No
 def _run_all(root: Path, config: Config, tasks: Sequence[Mapping[str, Any]],
              completions: Sequence[str]) -> list[bool]:
     """Each completion with its task's tests, in the sandbox (cached by program)."""
+    from convergent.progress import tracked
     from convergent.sandbox import SandboxLimits
     from convergent.verifiers import VerifyContext
 
     sandbox = VerifyContext(root, config).sandbox
     limits = SandboxLimits.from_config(config)
+    runs = zip(tasks, completions, strict=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return [r.ok for r in pool.map(lambda tc: sandbox.run(task_program(*tc), limits),
-                                       zip(tasks, completions, strict=True))]
+        results = pool.map(lambda tc: sandbox.run(task_program(*tc), limits), runs)
+        return [r.ok for r in tracked(results, "running hold-out tests", len(tasks))]
 
 
 def _pass_at_k(root: Path, config: Config, base_model: str, adapter_dir: Path | None,

@@ -9,6 +9,7 @@ from pathlib import Path
 from convergent.gates.base import Gate, GateContext, Problem
 from convergent.gates.context import commit_context, staged_context
 from convergent.gitops import open_repo, rev_list
+from convergent.progress import tracked
 
 # gate id -> "module:function"; resolved on use so a light entry point imports little.
 GATES: dict[str, str] = {
@@ -52,7 +53,7 @@ def check_commits(root: Path, commits: list[str], names: Iterable[str] | None = 
     repo = open_repo(root)
     selected = list(names or GATES)
     problems: list[Problem] = []
-    for commit in commits:
+    for commit in tracked(commits, "checking commits", total=len(commits)):
         problems.extend(run_gates(commit_context(repo, root, commit), selected))
     return problems
 

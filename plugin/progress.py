@@ -1,0 +1,32 @@
+"""Progress bars for long work, on an interactive terminal only (stderr, transient)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@contextmanager
+def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(n)``; draws a rich bar when stderr is a terminal, else does nothing."""
+    if not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def tracked(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    """``items``, advancing a progress bar per item."""
+    with progress(description, total) as advance:
+        for item in items:
+            yield item
+            advance(1)
