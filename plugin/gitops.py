@@ -136,14 +136,6 @@ def read_path_at(repo: git.Repo, rev: str, path: str) -> bytes | None:
     return blob.data_stream.read()
 
 
-def list_dir_at(repo: git.Repo, rev: str, path: str) -> list[str]:
-    try:
-        tree = repo.commit(rev).tree / path
-    except KeyError:
-        return []
-    return sorted(item.path for item in tree.blobs)
-
-
 def is_ancestor(repo: git.Repo, older: str, newer: str) -> bool:
     try:
         repo.git.merge_base("--is-ancestor", older, newer)

@@ -10,18 +10,26 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+def _ignore(n: int = 1) -> None:
+    """Advancing no bar."""
+
+
 @contextmanager
 def progress(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; draws a rich bar when stderr is a terminal, else does nothing."""
     if not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield _ignore
         return
     from rich.console import Console
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 def tracked(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:

@@ -9,7 +9,7 @@ from convergent.status import read_records
 
 
 def tripwire_history(root: Path) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for record in read_records(root):
         if record.get("kind") != "cycle":
             continue
