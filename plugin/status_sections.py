@@ -32,12 +32,12 @@ def extra_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
 def _adapter_history(root: Path) -> list[str]:
     """Promotion tags, oldest first, with the adapter each promoted."""
     from convergent.gitops import open_repo
-    from convergent.trainer.registry import adapter_tags, tag_metadata
+    from convergent.trainer.registry import RegistryError, adapter_tags, tag_metadata
 
     out = []
     for tag in adapter_tags(open_repo(root)):
         try:
             out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}")
-        except Exception:
+        except RegistryError:  # a tag someone made by hand, without our metadata
             out.append(f"{tag.name}=?")
     return out

@@ -58,7 +58,8 @@ def revert(root: Path, tag_name: str | None = None) -> dict[str, Any]:
         try:
             repo.git.revert("--no-edit", tag.commit.hexsha)
         except git.GitCommandError as exc:
-            repo.git.revert("--abort") if (Path(repo.git_dir) / "REVERT_HEAD").exists() else None
+            if (Path(repo.git_dir) / "REVERT_HEAD").exists():  # leave no half-done revert
+                repo.git.revert("--abort")
             raise RegistryError(f"git revert of {tag.name} refused:\n{exc.stderr.strip()}"
                                 ) from None
         revert_commit = repo.head.commit.hexsha
