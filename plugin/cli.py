@@ -142,7 +142,10 @@ def check_cmd(repo: Path, all_commits: bool, rev_range: str | None, staged: bool
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems:
-        raise RefusedError(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        raise RefusedError(
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''}: fix each line named "
+            "above and commit again; committed records are never edited, append a new record "
+            "that supersedes one instead (see docs/operators.md)")
     click.echo("all gates passed")
 
 
