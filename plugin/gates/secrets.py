@@ -69,8 +69,12 @@ def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{where}[{i}]")
 
 
-def _scan(lines: set[str]) -> dict[str, list[str]]:
-    """Secret types found per distinct line (lines without any are left out)."""
+def _scan(lines: set[str], *, prefilter: bool = True) -> dict[str, list[str]]:
+    """Secret types found per distinct line (lines without any are left out).
+
+    ``prefilter=False`` sends every line through every plugin: the slow reference the
+    prefilter must agree with.
+    """
     # Imported here: detect-secrets pulls in requests, which commands without records skip.
     from detect_secrets.core.scan import _process_line_based_plugins
     from detect_secrets.settings import default_settings, get_plugins
@@ -78,7 +82,8 @@ def _scan(lines: set[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     with default_settings():
         plugins = get_plugins()
-        for line in _candidates(sorted(lines), plugins):
+        candidates = _candidates(sorted(lines), plugins) if prefilter else sorted(lines)
+        for line in candidates:
             # Calling the plugins directly is several times cheaper than detect-secrets'
             # dependency-injecting pipeline; only lines they flag pay for the full pipeline,
             # whose filters (UUIDs, templates, indirect references ...) have the last word.
