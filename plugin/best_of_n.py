@@ -68,15 +68,9 @@ class BestOfNResult:
 
 def registered_samplers() -> dict[str, Sample]:
     """Sampler name -> ``sample(prompt, n)``, from every plugin (the last one wins)."""
-    from convergent.plugins import load_plugins
+    from convergent.plugins import collect
 
-    found: dict[str, Sample] = {}
-
-    def register(name: str, sample: Sample) -> None:
-        found[name] = sample
-
-    load_plugins().hook.register_samplers(register=register)
-    return found
+    return collect("register_samplers")
 
 
 def choose_sampler(name: str | None) -> tuple[str, Sample]:

@@ -52,12 +52,10 @@ def read_tasks(path: Path) -> list[Task]:
 
 
 def registered_holdouts() -> dict[str, Callable[[], Iterable[Task]]]:
-    from convergent.plugins import load_plugins
+    """Hold-outs registered through the ``register_holdouts`` hook, by name."""
+    from convergent.plugins import collect
 
-    found: dict[str, Callable[[], Iterable[Task]]] = {}
-    load_plugins().hook.register_holdouts(register=lambda name, load: found.__setitem__(
-        name, load))
-    return found
+    return collect("register_holdouts")
 
 
 def holdout_source(root: Path | None, config: Mapping[str, Any]) -> Path | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import Any
 
 import pluggy
 
@@ -36,3 +37,18 @@ def load_plugins() -> pluggy.PluginManager:
         pm.load_setuptools_entrypoints("convergent")
         _loaded = True
     return pm
+
+
+def collect(hook_name: str) -> dict[str, Any]:
+    """Call a collecting hook (``register_*``): ``{name: what was registered}``.
+
+    Every implementation is called in pluggy's order; a later registration of the same
+    name replaces an earlier one (built-ins use ``tryfirst``, so plugins can replace them).
+    """
+    found: dict[str, Any] = {}
+
+    def register(name: str, value: Any) -> None:
+        found[name] = value
+
+    getattr(load_plugins().hook, hook_name)(register=register)
+    return found

@@ -51,15 +51,9 @@ class VerifyContext:
 
 def registered_verifiers() -> dict[str, Verifier]:
     """Evidence type -> verifier, from every plugin; the last registration wins."""
-    from convergent.plugins import load_plugins
+    from convergent.plugins import collect
 
-    table: dict[str, Verifier] = {}
-
-    def register(evidence_type: str, verifier: Verifier) -> None:
-        table[evidence_type] = verifier
-
-    load_plugins().hook.register_verifiers(register=register)
-    return table
+    return collect("register_verifiers")
 
 
 def verify(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:

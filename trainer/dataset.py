@@ -80,12 +80,9 @@ def external_count(self_count: int, share: float) -> int:
 
 def registered_external_data() -> dict[str, Callable[[], Iterable[Mapping[str, Any]]]]:
     """External data sets registered through the ``register_external_data`` hook."""
-    from convergent.plugins import load_plugins
+    from convergent.plugins import collect
 
-    found: dict[str, Callable[[], Iterable[Mapping[str, Any]]]] = {}
-    load_plugins().hook.register_external_data(
-        register=lambda name, load: found.__setitem__(name, load))
-    return found
+    return collect("register_external_data")
 
 
 def external_items(root: Path, config: Config, names: Sequence[str], need: int
