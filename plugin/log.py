@@ -80,6 +80,7 @@ class Log:
         self._writing = False
         self._seg_fd: int | None = None
         self._seg_name = ""
+        self._seg_path = ""
         self._seg_ino = -1
 
     # -- public -------------------------------------------------------------------------
@@ -182,7 +183,7 @@ class Log:
 
     def _still_valid(self, fd: int) -> bool:
         try:
-            st = os.stat(self._folder / self._seg_name)
+            st = os.stat(self._seg_path)
         except FileNotFoundError:
             return False
         return st.st_ino == self._seg_ino and os.fstat(fd).st_size < self.segment_max_bytes
@@ -202,9 +203,10 @@ class Log:
         if self._seg_fd is not None:
             os.close(self._seg_fd)
         self._seg_name = segment_name(number)
-        path = self._folder / self._seg_name
-        created = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        path = self._seg_path = str(self._folder / self._seg_name)
+        created = not os.path.exists(path)
+        # Read-write so the torn-tail check can pread the last byte without another open.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         if created:  # make the new directory entry durable too
             dir_fd = os.open(self._folder, os.O_RDONLY)
             try:
@@ -217,13 +219,10 @@ class Log:
         return fd, st.st_size
 
     def _repair_torn_tail(self, fd: int, size: int) -> int:
-        if size == 0:
-            return 0
-        path = self._folder / self._seg_name
-        with path.open("rb") as fh:
-            fh.seek(size - 1)
-            if fh.read(1) == b"\n":
-                return size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return size
+        path = self._seg_path
+        with open(path, "rb") as fh:
             # Find the end of the last complete line; everything after it was never acked.
             keep = _last_newline_end(fh, size)
             fh.seek(keep)

@@ -27,7 +27,7 @@ from convergent.gates.base import GateContext, NewLine, Problem
 from convergent.layout import CONFIG_FILE
 
 GATE = "decontamination"
-_INDEXES: dict[tuple[int, tuple[str, ...]], NgramIndex] = {}
+_INDEXES: dict[tuple[int, tuple[tuple[object, ...], ...]], NgramIndex] = {}
 # Fields are joined with a newline, which normalization folds like any whitespace.
 _SEPARATOR = "\n"
 
@@ -51,15 +51,24 @@ def decontamination_index(root: Path, config: Mapping[str, Any]) -> NgramIndex:
     it, so training data is decontaminated by exactly the rule commits are."""
     n = int(config.get("decontamination", {}).get("ngram", DEFAULT_N))
     benchmarks = _benchmarks(root, config)
-    # Keyed by the fingerprint files, which name each benchmark's content hash: a changed
-    # benchmark or hold-out gets a new index, an unchanged one is not rebuilt per record.
-    key = (n, tuple(str(cache_path(b, n)) for b in benchmarks))
+    # A changed benchmark or hold-out gets a new index; an unchanged one is not rebuilt
+    # (nor re-hashed) per record.
+    key = (n, tuple(_identity(b, n) for b in benchmarks))
     index = _INDEXES.get(key)
     if index is None:
         if len(_INDEXES) >= 8:
             _INDEXES.clear()
         index = _INDEXES[key] = NgramIndex.build(benchmarks, n)
     return index
+
+
+def _identity(benchmark: Benchmark, n: int) -> tuple[object, ...]:
+    """What names a benchmark's content: its file's path, size and mtime when it has one
+    (a stat, not a read), else the content hash in its fingerprint file's name."""
+    if benchmark.source is not None:
+        st = benchmark.source.stat()
+        return (benchmark.name, str(benchmark.source), st.st_size, st.st_mtime_ns)
+    return (benchmark.name, str(cache_path(benchmark, n)))
 
 
 def _benchmarks(root: Path, config: Mapping[str, Any]) -> list[Benchmark]:

@@ -11,6 +11,7 @@ pass over all of them, the lines no plugin pattern can match, which is most of t
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -75,6 +76,10 @@ def _scan(lines: set[str], *, prefilter: bool = True) -> dict[str, list[str]]:
     ``prefilter=False`` sends every line through every plugin: the slow reference the
     prefilter must agree with.
     """
+    candidates = _candidates(sorted(lines), _default_prefilters()) if prefilter else sorted(
+        lines)
+    if not candidates:  # the common case: no settings, no plugins, no pipeline
+        return {}
     # Imported here: detect-secrets pulls in requests, which commands without records skip.
     from detect_secrets.core.scan import _process_line_based_plugins
     from detect_secrets.settings import default_settings, get_plugins
@@ -82,7 +87,6 @@ def _scan(lines: set[str], *, prefilter: bool = True) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     with default_settings():
         plugins = get_plugins()
-        candidates = _candidates(sorted(lines), plugins) if prefilter else sorted(lines)
         for line in candidates:
             # Calling the plugins directly is several times cheaper than detect-secrets'
             # dependency-injecting pipeline; only lines they flag pay for the full pipeline,
@@ -128,15 +132,32 @@ _NEGATIVE = re.compile(r"\(\?<?!")
 _LOWER_WORDS = re.compile(r"\((?:[a-z_ñ]\??|\|)+\)")
 
 
-def _candidates(lines: list[str], plugins: list[Any]) -> list[str]:
-    """The lines some plugin's patterns could match (all of them for a plugin without a
-    sound prefilter)."""
+# A prefilter pattern, and (for lower-case ASCII words searched case-insensitively) the
+# same pattern, case-sensitive, to run on lowered ASCII text instead.
+_Prefilter = tuple[re.Pattern[str], re.Pattern[str] | None]
+
+
+@functools.lru_cache(maxsize=1)
+def _default_prefilters() -> tuple[_Prefilter, ...] | None:
+    """The default plugin set's prefilters, built once per process (None: some plugin has
+    no sound prefilter, so every line must go through the plugins)."""
+    from detect_secrets.settings import default_settings, get_plugins
+
+    with default_settings():
+        plugins = get_plugins()
     prefilters: list[_Prefilter] = []
     for plugin in plugins:
         own = _prefilter(plugin)
         if own is None:
-            return lines
+            return None
         prefilters.extend(own)
+    return tuple(prefilters)
+
+
+def _candidates(lines: list[str], prefilters: tuple[_Prefilter, ...] | None) -> list[str]:
+    """The lines some prefilter pattern matches (all of them without prefilters)."""
+    if prefilters is None:
+        return lines
     text = "\n".join(lines)
     # ASCII text lowers character for character, so a case-insensitive search for
     # lower-case ASCII words is a plain search of the lowered text (ten times faster).
@@ -151,11 +172,6 @@ def _candidates(lines: list[str], plugins: list[Any]) -> list[str]:
             last = bisect_right(starts, max(match.start(), match.end() - 1)) - 1
             keep[first:last + 1] = b"\1" * (last + 1 - first)
     return [line for line, kept in zip(lines, keep, strict=True) if kept]
-
-
-# A prefilter pattern, and (for lower-case ASCII words searched case-insensitively) the
-# same pattern, case-sensitive, to run on lowered ASCII text instead.
-_Prefilter = tuple[re.Pattern[str], re.Pattern[str] | None]
 
 
 def _prefilter(plugin: Any) -> list[_Prefilter] | None:
