@@ -38,8 +38,8 @@ from convergent.errors import ConvergentError
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
 from convergent.history import iter_records_at
 from convergent.layout import RECORDS_DIR
-from convergent.log import Log
-from convergent.records import encode, finalize, validate_draft
+from convergent.recorder import Recorder
+from convergent.records import finalize, validate_draft
 from convergent.status import read_records
 
 EMITTER = "convergent/on-merge"
@@ -125,19 +125,10 @@ def approval_record(repo: git.Repo, config: Config, cand: Candidate) -> dict[str
     return finalize(draft, None, ts=ts)
 
 
-def _append(root: Path, config: Config, records: list[dict[str, Any]]) -> None:
-    if not records:
-        return
-    # Straight to the log rather than through a Recorder, which stamps the append time:
-    # the approval's id must not depend on when or where it was written.
-    log_cfg = config["log"]
-    with Log(root, segment_max_bytes=int(log_cfg["segment_max_bytes"])) as log:
-        log.repair()
-        log.append([encode(r, int(log_cfg["record_max_bytes"])) for r in records])
-    from convergent.plugins import load_plugins
-
-    for record in records:
-        load_plugins().hook.record_appended(record=record, repo=str(root))
+def _append(root: Path, records: list[dict[str, Any]]) -> None:
+    if records:
+        with Recorder(root, verify=False) as recorder:
+            recorder.append_records(records)
 
 
 def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any],
@@ -161,7 +152,7 @@ def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any]
         if claimed:
             # An earlier run whose commit was refused left its (identical) line behind.
             present = {r.get("id") for r in read_records(root)}
-            _append(root, config, [a for _, a in claimed if a["id"] not in present])
+            _append(root, [a for _, a in claimed if a["id"] not in present])
             _commit(root, [approval for _, approval in claimed])
     return claimed
 

@@ -10,7 +10,7 @@ Optionally it commits the appended records every N records or T seconds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,14 @@ from typing import Any
 from convergent.config import Config, load_config
 from convergent.errors import InputError, RecordError
 from convergent.log import Log
-from convergent.records import Verdict, decode_line, encode, finalize, validate_draft
+from convergent.records import (
+    Verdict,
+    decode_line,
+    encode,
+    finalize,
+    validate_draft,
+    validate_record,
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,16 @@ class Recorder:
         records = [rec for rec, _ in prepared]
         self._appended(records)
         return records
+
+    def append_records(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append records the caller finalized (e.g. an approval stamped with its merge's
+        time, so every clone writes the same line); checked like any committed line."""
+        lines = []
+        for record in records:
+            validate_record(dict(record))
+            lines.append(encode(record, self.record_max_bytes))
+        self.log.append(lines)
+        self._appended([dict(r) for r in records])
 
     def emit_lines(self, lines: Iterable[bytes], source: str = "<input>",
                    batch: int = 256) -> list[EmitOutcome]:
