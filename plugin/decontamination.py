@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from convergent.errors import RepoError
+from convergent.layout import user_cache_dir
 
 DEFAULT_N = 13
 
@@ -185,8 +186,7 @@ def _le(values: array[int]) -> bytes:
 
 def cache_dir() -> Path:
     """Where fingerprints are cached: never inside a records repo."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-    return Path(base) / "convergent" / "fingerprints"
+    return user_cache_dir() / "fingerprints"
 
 
 def _source_digest(benchmark: Benchmark) -> str:

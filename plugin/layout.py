@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 CONFIG_FILE = ".convergent.toml"
@@ -32,3 +33,9 @@ def local_dir(root: Path) -> Path:
     path = root / LOCAL_DIR
     path.mkdir(exist_ok=True)
     return path
+
+
+def user_cache_dir() -> Path:
+    """This user's cache for convergent (fingerprints, the tiny model): never a records repo."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "convergent"

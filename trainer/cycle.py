@@ -28,7 +28,7 @@ from convergent.config import Config, load_config
 from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths, open_repo, repo_lock
 from convergent.history import records_at
-from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir
+from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
 from convergent.recorder import Recorder
 
 Say = Callable[[str], None]
@@ -59,19 +59,12 @@ class StageTimes:
                                        4)
 
 
-def cache_root() -> Path:
-    import os
-
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "convergent"
-
-
 def resolve_base_model(config: Config) -> str:
     """``[base] model``: "tiny" builds the offline test model once; else a path or hub id."""
     name = str(config["base"]["model"])
     if name != "tiny":
         return name
-    path = cache_root() / "tiny-model"
+    path = user_cache_dir() / "tiny-model"
     if not (path / "tiny_model.json").exists():
         from convergent.trainer.train import run_module
 
@@ -129,15 +122,17 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
     with repo_lock(root, "cycle.lock"):
         from convergent.status import read_records
 
-        existing = cycles_of(read_records(root)).get(str(proposal["id"]))
+        history = read_records(root)  # read once, under the lock: no cycle lands meanwhile
+        existing = cycles_of(history).get(str(proposal["id"]))
         if existing is not None:
             say(f"proposal {proposal['id'][:19]} already has cycle {existing['id'][:19]}")
             return existing
-        return _run_cycle(root, load_config(root), dict(proposal), dict(approval), say)
+        return _run_cycle(root, load_config(root), history, dict(proposal), dict(approval),
+                          say)
 
 
-def _run_cycle(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
-               say: Say) -> dict[str, Any]:
+def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
+               proposal: dict[str, Any], approval: dict[str, Any], say: Say) -> dict[str, Any]:
     from convergent.holdout import frozen_holdout
     from convergent.trainer.dataset import build_dataset
     from convergent.trainer.train import run_training
@@ -161,7 +156,7 @@ def _run_cycle(root: Path, config: Config, proposal: dict[str, Any], approval: d
     report = times.run("training", lambda: run_training(spec))
     say(f"trained {report.get('steps')} steps, final loss {report.get('loss')}")
     verdict = times.run("tripwire", lambda: _tripwire(
-        root, config, spec.base_model, work / "run" / "adapter", report, tasks, say))
+        root, config, history, spec.base_model, work / "run" / "adapter", report, tasks, say))
     cycle = _land(root, config, proposal, approval, spec, report, dataset, dataset_commit,
                   verdict, times, say)
     last_stage_times.clear()
@@ -189,9 +184,9 @@ class TripwireVerdict:
     adapter_sha: str
 
 
-def _tripwire(root: Path, config: Config, base: str, adapter_dir: Path,
-              report: Mapping[str, Any], tasks: list[dict[str, Any]], say: Say
-              ) -> TripwireVerdict:
+def _tripwire(root: Path, config: Config, history: list[dict[str, Any]], base: str,
+              adapter_dir: Path, report: Mapping[str, Any], tasks: list[dict[str, Any]],
+              say: Say) -> TripwireVerdict:
     from convergent.trainer.registry import adapter_path, read_active
     from convergent.trainer.tripwire import decide, evaluate
 
@@ -204,7 +199,7 @@ def _tripwire(root: Path, config: Config, base: str, adapter_dir: Path,
     else:
         reference = evaluate(root, config, base, adapter_path(root, active), active, tasks)
     candidate = evaluate(root, config, base, adapter_dir, sha, tasks)
-    previous = _promoted_chain(root, base_score.diversity, active)
+    previous = _promoted_chain(history, base_score.diversity, active)
     decision = decide(candidate, reference, previous, config)
     say(f"tripwire: candidate pass rate {candidate.pass_rate:.3f}, diversity "
         f"{candidate.diversity:.3f} vs {reference.model[:19]} {reference.pass_rate:.3f} / "
@@ -212,14 +207,13 @@ def _tripwire(root: Path, config: Config, base: str, adapter_dir: Path,
     return TripwireVerdict(candidate, reference, decision.promote, decision.reasons, sha)
 
 
-def _promoted_chain(root: Path, base_diversity: float, active: str) -> list[float]:
+def _promoted_chain(history: list[dict[str, Any]], base_diversity: float, active: str
+                    ) -> list[float]:
     """Diversity of the promotions that led to ``active`` (oldest first), without it."""
     if active == "base":
         return []
-    from convergent.status import read_records
-
     chain = [base_diversity]
-    for record in read_records(root):
+    for record in history:
         ev = record.get("evidence", {})
         if record.get("kind") == "cycle" and ev.get("outcome") == "promoted":
             if ev.get("adapter") == active:
