@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,9 @@ def index_cmd(repo: Path, rebuild: bool) -> None:
 
     with refusals():
         stats = (index.rebuild_index if rebuild else index.update_index)(repo.resolve())
-    click.echo(str(stats))
+    for line in stats.unreadable:  # skipped, not indexed: `convergent verify` says more
+        click.echo(f"not indexed: {line}", err=True)
+    click.echo(str(replace(stats, unreadable=())))
 
 
 @cli.command(name="query")
