@@ -212,10 +212,11 @@ def status_cmd(repo: Path, as_json: bool) -> None:
 
 
 def _add_command_modules() -> None:
-    from convergent import cli_cycle, cli_distill
+    from convergent import cli_cycle, cli_distill, cli_evidence
 
     cli_cycle.add_commands(cli)
     cli_distill.add_commands(cli)
+    cli_evidence.add_commands(cli)
 
 
 _add_command_modules()

@@ -130,7 +130,12 @@ def _check_evidence(kind: str, value: Any) -> None:
     else:
         _require(isinstance(value.get("approved_by"), str), "evidence.approved_by",
                  "must be a string")
-        _require(isinstance(value.get("commit"), str), "evidence.commit", "must be a string")
+        # What vouches (convergent.vouch): the operator's commit, their signature, or both.
+        _require("commit" in value or "signature" in value, "evidence.commit",
+                 "missing (or give evidence.signature)")
+        for key in ("commit", "signature"):
+            if key in value:
+                _require(isinstance(value[key], str), f"evidence.{key}", "must be a string")
 
 
 def validate_draft(draft: Any) -> None:
