@@ -178,7 +178,10 @@ def provenance_problem(snapshot: Snapshot, *, emitter: Any, committer: str | Non
             if problem is not None:
                 return f"{where}, an operator, but {problem}"
         return None
-    if committer is None or snapshot.added_by == committer:
+    if committer is None:
+        return (f"{where}, and who commits this record is unknown (no git identity): "
+                "nothing shows the record does not ground itself")
+    if snapshot.added_by == committer:
         return (f"{where}, who also commits this record: a record cannot ground itself "
                 "(sources are registered by another source, or committed by an operator)")
     if snapshot.registered_by is None:
