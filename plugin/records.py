@@ -295,16 +295,15 @@ def _int_problem(value: int) -> str | None:
 
 def _value_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
     """The first (field, message) that makes ``value`` not plain bounded JSON, or None."""
-    kind = type(value)
-    if kind is str:
+    if isinstance(value, str):
         return (where, "contains a lone surrogate (not Unicode text)") if (
             not value.isascii() and _SURROGATE.search(value)) else None
-    if kind is bool or value is None:
+    if isinstance(value, bool) or value is None:
         return None
-    if kind is int:
+    if isinstance(value, int):
         message = _int_problem(value)
         return None if message is None else (where, message)
-    if kind is float:
+    if isinstance(value, float):
         return None if math.isfinite(value) else (where, NOT_FINITE)
     if isinstance(value, _Bad):
         return where, value.message
