@@ -129,8 +129,9 @@ class Recorder:
                     continue
                 pending.append((lineno, record, line))
                 if len(pending) >= batch:
-                    outcomes.extend(self._flush(pending))
-                    pending = []
+                    # Taken first: a failed append is never retried by the finally below.
+                    full, pending = pending, []
+                    outcomes.extend(self._flush(full))
         finally:
             outcomes.extend(self._flush(pending))
         return sorted(outcomes, key=lambda o: o.line)
