@@ -295,6 +295,23 @@ def _int_problem(value: int) -> str | None:
 
 def _value_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
     """The first (field, message) that makes ``value`` not plain bounded JSON, or None."""
+    kind = type(value)
+    if kind is str:  # the common leaves first, by exact type: the walk runs on every emit
+        return (where, "contains a lone surrogate (not Unicode text)") if (
+            not value.isascii() and _SURROGATE.search(value)) else None
+    if kind is float or kind is bool or value is None:
+        return None if kind is not float or math.isfinite(value) else (where, NOT_FINITE)
+    if kind is dict:
+        if depth >= MAX_NESTING:
+            return where, f"nested deeper than {MAX_NESTING} levels"
+        for key, item in value.items():
+            if type(key) is not str or (not key.isascii() and _SURROGATE.search(key)):
+                break  # the general path below names it
+            found = _value_problem(item, f"{where}.{key}" if where else key, depth + 1)
+            if found is not None:
+                return found
+        else:
+            return None
     if isinstance(value, str):
         return (where, "contains a lone surrogate (not Unicode text)") if (
             not value.isascii() and _SURROGATE.search(value)) else None
