@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +174,9 @@ def index_cmd(repo: Path, rebuild: bool) -> None:
 
     with refusals():
         stats = (index.rebuild_index if rebuild else index.update_index)(repo.resolve())
-    click.echo(str(stats))
+    for line in stats.unreadable:  # skipped, not indexed: `convergent verify` says more
+        click.echo(f"not indexed: {line}", err=True)
+    click.echo(str(replace(stats, unreadable=())))
 
 
 @cli.command(name="query")
@@ -209,10 +212,11 @@ def status_cmd(repo: Path, as_json: bool) -> None:
 
 
 def _add_command_modules() -> None:
-    from convergent import cli_cycle, cli_distill
+    from convergent import cli_cycle, cli_distill, cli_evidence
 
     cli_cycle.add_commands(cli)
     cli_distill.add_commands(cli)
+    cli_evidence.add_commands(cli)
 
 
 _add_command_modules()

@@ -7,19 +7,30 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from convergent.config import load_config
-from convergent.history import parsed_record
-from convergent.layout import ACTIVE_FILE
+from convergent.errors import RecordError
+from convergent.history import shaped_record
+from convergent.layout import ACTIVE_FILE, RECORDS_DIR
 from convergent.log import iter_raw_lines, segment_paths
+
+UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
+
+
+def read_log(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The working tree's well-formed records in log order, and each other line named
+    (``path:line: schema: message``)."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for path, lineno, raw in iter_raw_lines(root):
+        try:
+            records.append(shaped_record(raw))
+        except RecordError as exc:
+            problems.append(f"{RECORDS_DIR}/{path.name}:{lineno}: schema: {exc}")
+    return records, problems
 
 
 def read_records(root: Path) -> list[dict[str, Any]]:
-    """Every parseable record of the working tree's log, in log order."""
-    out = []
-    for _, _, raw in iter_raw_lines(root):
-        record = parsed_record(raw)
-        if record is not None:
-            out.append(record)
-    return out
+    """Every well-formed record of the working tree's log, in log order."""
+    return read_log(root)[0]
 
 
 def active_adapter(root: Path) -> str:
@@ -29,7 +40,7 @@ def active_adapter(root: Path) -> str:
 
 def collect_status(root: Path) -> dict[str, Any]:
     config = load_config(root)
-    records = read_records(root)
+    records, problems = read_log(root)
     kinds = Counter(r.get("kind") for r in records)
     experiences = [r for r in records if r.get("kind") == "experience"]
     verified = sum(1 for r in experiences if (r.get("verdict") or {}).get("verified"))
@@ -43,6 +54,8 @@ def collect_status(root: Path) -> dict[str, Any]:
                         "unverified": len(experiences) - verified},
         "active_adapter": active_adapter(root),
         "distillation": config["distillation"].get("state", "dormant"),
+        # Lines that are not records (committed past the gates): named, never counted.
+        "unreadable_lines": problems,
     }
     from convergent.status_sections import extra_sections
 
@@ -69,10 +82,19 @@ def render_status(status: dict[str, Any], out: TextIO) -> None:
     table.add_row("active adapter", status["active_adapter"])
     table.add_row("distillation", status["distillation"])
     for key, value in status.items():
-        if key in ("repo", "log", "experiences", "kinds", "active_adapter", "distillation"):
+        if key in ("repo", "log", "experiences", "kinds", "active_adapter", "distillation",
+                   "unreadable_lines"):
             continue
         table.add_row(key.replace("_", " "), _fmt(value))
     console.print(table)
+    unreadable = status.get("unreadable_lines") or []
+    if unreadable:
+        console.print(f"{len(unreadable)} line(s) of the log are not records "
+                      "(`convergent verify` checks the whole log):", markup=False)
+        for problem in unreadable[:UNREADABLE_SHOWN]:
+            console.print(problem, markup=False, highlight=False)
+        if len(unreadable) > UNREADABLE_SHOWN:
+            console.print(f"... and {len(unreadable) - UNREADABLE_SHOWN} more", markup=False)
 
 
 def _fmt(value: Any) -> str:
