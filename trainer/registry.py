@@ -35,7 +35,7 @@ def adapter_path(root: Path, sha: str) -> Path:
 
 def register_adapter(root: Path, adapter_dir: Path, metadata: dict[str, Any]) -> str:
     """Copy an adapter into the registry under its sha256; returns ``sha256:<hex>``."""
-    from convergent.trainer.hashing import adapter_sha256
+    from convergent.adapter_hash import adapter_sha256
 
     sha = adapter_sha256(adapter_dir)
     target = adapter_path(root, sha)
