@@ -6,9 +6,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from convergent.config import load_config
+from convergent.config import Config, load_config
 from convergent.history import parsed_record
-from convergent.layout import ACTIVE_FILE
 from convergent.log import iter_raw_lines, segment_paths
 
 
@@ -22,9 +21,26 @@ def read_records(root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def active_adapter(root: Path) -> str:
-    path = root / ACTIVE_FILE
-    return path.read_text("utf-8").strip() if path.exists() else "base"
+def active_adapter(root: Path, config: Config) -> dict[str, Any]:
+    """The active adapter, only when the rules back it; else "unknown" and why it is refused
+    (an unregistered adapter is never reported as active)."""
+    from convergent.adapters import active_problems, read_active
+
+    value = read_active(root)
+    problems = active_problems(root, config)
+    if problems:
+        return {"active_adapter": "unknown", "active_adapter_refused": {
+            "value": value, "reasons": problems}}
+    return {"active_adapter": value}
+
+
+def approval_signatures(config: Config) -> str:
+    from convergent.approval import unsigned_warning
+
+    warning = unsigned_warning(config)
+    return f"UNSIGNED: {warning}" if warning else (
+        "signed: an approving merge must carry a signature that verifies "
+        "([operators] require_signed = true)")
 
 
 def collect_status(root: Path) -> dict[str, Any]:
@@ -41,7 +57,8 @@ def collect_status(root: Path) -> dict[str, Any]:
         "kinds": dict(sorted((str(k), v) for k, v in kinds.items())),
         "experiences": {"total": len(experiences), "verified": verified,
                         "unverified": len(experiences) - verified},
-        "active_adapter": active_adapter(root),
+        **active_adapter(root, config),
+        "approval_signatures": approval_signatures(config),
         "distillation": config["distillation"].get("state", "dormant"),
     }
     from convergent.status_sections import extra_sections
@@ -66,10 +83,15 @@ def render_status(status: dict[str, Any], out: TextIO) -> None:
                                  f"{exp['unverified']} unverified)")
     table.add_row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
                   or "none")
-    table.add_row("active adapter", status["active_adapter"])
+    refused = status.get("active_adapter_refused")
+    table.add_row("active adapter", status["active_adapter"] if not refused else (
+        f"unknown: ACTIVE names {refused['value']}, which is REFUSED: "
+        + "; ".join(refused["reasons"])))
+    table.add_row("approval signatures", status["approval_signatures"])
     table.add_row("distillation", status["distillation"])
     for key, value in status.items():
-        if key in ("repo", "log", "experiences", "kinds", "active_adapter", "distillation"):
+        if key in ("repo", "log", "experiences", "kinds", "active_adapter",
+                   "active_adapter_refused", "approval_signatures", "distillation"):
             continue
         table.add_row(key.replace("_", " "), _fmt(value))
     console.print(table)

@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 
 OPERATOR = "Ada Operator <ada@example.com>"
+# What `convergent check` says on stderr while approvals need no signature.
+UNSIGNED_WARNING = ("warning: approvals are unsigned ([operators] require_signed = false): any "
+                    "committer can spoof an operator by writing their name; require signed "
+                    "merges (see docs/operators.md, 'Signed approvals')\n")
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gapflow import as_operator, gap, git, levers, records, set_config, skip_git_hooks
+from conftest import UNSIGNED_WARNING
+from gapflow import (
+    as_operator,
+    gap,
+    git,
+    levers,
+    records,
+    set_config,
+    skip_git_hooks,
+    without_hooks,
+)
 
 from convergent.cli import cli
 from convergent.log import segment_paths
@@ -85,7 +95,7 @@ def test_only_an_operators_merge_approves_and_starts_exactly_one_cycle(
         again = CliRunner().invoke(cli, ["on-merge", "--repo", str(root)])
         assert again.exit_code == 0 and again.output == ""
     assert records(root, "approval") == [approval]
-    assert check_all(root) == (0, "all gates passed\n")
+    assert check_all(root) == (0, UNSIGNED_WARNING + "all gates passed\n")
 
     # A second approval of the same proposal, even naming the real merge, is refused.
     forge_approval(root, pid, merge)
@@ -116,7 +126,11 @@ def test_a_forged_approval_without_a_merge_is_refused(proposal_repo: tuple[Path,
     refused = git(root, *as_operator("commit", "-m", "approve"), check=False)
     assert refused.returncode != 0  # the pre-commit hook ran the approval gate
     assert f"approval: commit {head[:12]} is not a merge" in refused.stderr
-    git(root, *as_operator("commit", "--no-verify", "-q", "-m", "approve, skipping hooks"))
+    skipped = git(root, *as_operator("commit", "--no-verify", "-m", "approve, skipping hooks"),
+                  check=False)
+    assert skipped.returncode != 0  # the reference-transaction hook ran the gates anyway
+    assert f"approval: commit {head[:12]} is not a merge" in skipped.stderr
+    git(root, *without_hooks(*as_operator("commit", "-q", "-m", "approve, without hooks")))
     code, text = check_all(root)
     assert code == 1 and f"approval: commit {head[:12]} is not a merge" in text
 
