@@ -295,10 +295,10 @@ def _approve(root: Path, key: Path, say: Say) -> str:
     for line in out.splitlines():
         if line.startswith("convergent:"):
             say(f"  {line}")
-    return _loop_outcome(root, str(proposal.record["id"]), say)
+    return loop_outcome(root, str(proposal.record["id"]), say)
 
 
-def _loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
+def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
     """What the merge led to, from Git and the committed log; DemoError unless the
     proposal was approved by a signed merge, its cycle promoted and the adapter tagged."""
     from convergent.adapters import active_at, adapter_tags, tag_metadata

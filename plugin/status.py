@@ -69,31 +69,35 @@ def collect_status(root: Path) -> dict[str, Any]:
 
 def render_status(status: dict[str, Any], out: TextIO) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=out, width=100)
-    table = Table(title=f"convergent status: {status['repo']}", show_header=False)
+    table = Table(title=escape(f"convergent status: {status['repo']}"), show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
+
+    def row(what: str, value: str) -> None:
+        table.add_row(what, escape(value))  # values are text, never rich markup
+
     log = status["log"]
-    table.add_row("log", f"{log['records']} records, {log['segments']} segments, "
-                         f"{log['bytes']} bytes")
+    row("log", f"{log['records']} records, {log['segments']} segments, {log['bytes']} bytes")
     exp = status["experiences"]
-    table.add_row("experiences", f"{exp['total']} ({exp['verified']} verified, "
-                                 f"{exp['unverified']} unverified)")
-    table.add_row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
-                  or "none")
+    row("experiences", f"{exp['total']} ({exp['verified']} verified, "
+                       f"{exp['unverified']} unverified)")
+    row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
+        or "none")
     refused = status.get("active_adapter_refused")
-    table.add_row("active adapter", status["active_adapter"] if not refused else (
+    row("active adapter", status["active_adapter"] if not refused else (
         f"unknown: ACTIVE names {refused['value']}, which is REFUSED: "
         + "; ".join(refused["reasons"])))
-    table.add_row("approval signatures", status["approval_signatures"])
-    table.add_row("distillation", status["distillation"])
+    row("approval signatures", status["approval_signatures"])
+    row("distillation", status["distillation"])
     for key, value in status.items():
         if key in ("repo", "log", "experiences", "kinds", "active_adapter",
                    "active_adapter_refused", "approval_signatures", "distillation"):
             continue
-        table.add_row(key.replace("_", " "), _fmt(value))
+        row(key.replace("_", " "), _fmt(value))
     console.print(table)
 
 
