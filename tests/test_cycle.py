@@ -171,6 +171,24 @@ def _tree(pid: int) -> list[int]:
         return [pid]
 
 
+def _survivors(pids: list[int], timeout_s: float = 30.0) -> list[str]:
+    """The processes of ``pids`` still alive (zombies count as dead) after ``timeout_s``."""
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{pid} {' '.join(process.cmdline())[:120]}")
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
 def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
         records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     skip_git_hooks(monkeypatch)
@@ -189,9 +207,11 @@ def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
                                        ).read_text()[-2000:]
         time.sleep(0.2)
     time.sleep(2)  # well inside training
-    for pid in reversed(_tree(runner.pid)):
-        os.kill(pid, signal.SIGKILL)
+    children = _tree(runner.pid)[1:]
+    assert children, "the trainer runs in a child process"
+    os.kill(runner.pid, signal.SIGKILL)  # the parent alone: its children must die with it
     runner.wait()
+    assert _survivors(children) == []  # no trainer outlives a killed `convergent cycle run`
     assert git(records_repo, "rev-parse", "HEAD").stdout == head  # nothing committed
     assert read_active(records_repo) == "base"
     assert sorted(p.name for p in (records_repo / ADAPTERS_DIR).iterdir()) == [".gitkeep"]

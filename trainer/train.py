@@ -42,6 +42,7 @@ from convergent.trainer.backends import BACKENDS, TRAIN_REPORT, TrainingError, r
 from convergent.trainer.spec import SpecError, TrainSpec
 
 MODULE = "convergent.trainer.train"
+CHILD = "convergent.trainer.child"
 PARTIAL_SUFFIX = ".partial"
 _TAIL_BYTES = 8192
 
@@ -124,9 +125,9 @@ def detect_backend(forced: str | None) -> str:
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def dies_with_this_process() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the kernel SIGKILL the child when this process dies, even
-    by SIGKILL (Linux ``PR_SET_PDEATHSIG``); None where there is no ``prctl``."""
+def dies_with_this_process(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel send ``sig`` to the child when this process
+    dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``); None where there is no ``prctl``."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -134,7 +135,7 @@ def dies_with_this_process() -> Callable[[], None] | None:
     parent = os.getpid()
 
     def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() != parent:  # we died before the prctl took hold
             os._exit(1)
 
@@ -170,19 +171,22 @@ def run_module(module: str, args: Sequence[str], *, timeout_s: float | None, wha
                error: type[ConvergentError] = TrainingError) -> None:
     """Run ``python -m module args`` in a new session, echoing its output to our stderr.
 
-    The child never outlives us: killed with its process group on a timeout, an error,
-    Ctrl-C, SIGTERM or SIGHUP, and by the kernel when we die any other way.
+    The child and its own children never outlive us: their process group is killed on a
+    timeout, an error, Ctrl-C, SIGTERM or SIGHUP, and when we die any other way (even by
+    SIGKILL) the kernel tells the child, which kills its group (:mod:`convergent.trainer.
+    child`).
     Raises ``error`` with the tail of the child's output when it fails or times out.
     """
     env = dict(os.environ)
     # Stable set order in the child (PEFT serializes target_modules from a set).
     env.setdefault("PYTHONHASHSEED", "0")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    command = [sys.executable, "-m", module, *args]
+    # convergent.trainer.child takes its whole process group down when we die.
+    command = [sys.executable, "-m", CHILD, module, *args]
     with _terminate_raises():
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    env=env, start_new_session=True,
-                                   preexec_fn=dies_with_this_process())
+                                   preexec_fn=dies_with_this_process(signal.SIGTERM))
         tail: deque[bytes] = deque()
         pump = threading.Thread(target=_pump, args=(process, tail), daemon=True)
         pump.start()
