@@ -212,3 +212,21 @@ def test_two_clones_sharing_a_remote_start_one_cycle(proposal_repo: tuple[Path, 
     assert on_merge(b, push_remote="origin") == []
     # Both wrote the same approval (a function of the merge); Git kept one line.
     assert records(b, "approval") == [mine]
+
+
+def test_unsigned_approvals_are_said_plainly(proposal_repo: tuple[Path, Proposal]) -> None:
+    """Without required signatures anyone can write an operator's name on a merge; status
+    and check say so every time."""
+    root, proposal = proposal_repo
+    spoofed = git(root, *as_operator("merge", "--no-ff", "-m", "I am Ada", proposal.branch))
+    assert f"cycle due for proposal {proposal.record['id']}" in output(spoofed)  # the hole
+    status = CliRunner().invoke(cli, ["status", "--json", "--repo", str(root)])
+    assert '"approval_signatures": "UNSIGNED: approvals are unsigned' in status.output
+    text = CliRunner().invoke(cli, ["status", "--repo", str(root)]).output
+    flat = " ".join(part.strip(" │") for part in text.splitlines())
+    assert "approval signatures │ UNSIGNED: approvals are unsigned" in text
+    assert "any committer can spoof an operator" in " ".join(flat.split())
+    code, out = check_all(root)
+    assert code == 0 and out.startswith(UNSIGNED_WARNING)
+    set_config(root, "operators", "require_signed", "true")
+    assert "warning" not in check_all(root)[1]
