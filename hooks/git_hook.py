@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convergent.errors import ConvergentError
-from convergent.gitops import open_repo
+from convergent.gitops import head_sha, open_repo
 from convergent.hooks.runner import merge_heads_of, report, run_check
 
 ZERO = "0" * 40
@@ -29,8 +29,20 @@ def _root() -> Path:
 
 
 def pre_commit(root: Path) -> int:
-    """The staged change; a conflicted merge being concluded also has a MERGE_HEAD."""
-    return report(run_check(root, merge_heads=merge_heads_of(root)))
+    """The staged change; a conflicted merge being concluded also has a MERGE_HEAD.
+
+    A pass is marked, so the reference-transaction hook does not check the same tree over
+    the same parents again.
+    """
+    from convergent.gates.ref_updates import mark_checked
+
+    heads = merge_heads_of(root)
+    problems = run_check(root, merge_heads=heads)
+    if not problems:
+        repo = open_repo(root)
+        parents = [p for p in [head_sha(repo), *(heads or [])] if p]
+        mark_checked(root, repo.git.write_tree(), parents)
+    return report(problems)
 
 
 def pre_push(root: Path, lines: Sequence[str]) -> int:
