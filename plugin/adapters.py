@@ -235,7 +235,7 @@ def active_problems(root: Path, config: Config) -> list[str]:
     value = read_active(root)
     try:
         committed = active_at(repo, "HEAD")
-    except ValueError:  # no commit yet
+    except (ValueError, git.BadName):  # no commit yet
         committed = BASE
     if value != committed:
         return [f"ACTIVE says {value[:19]} but {committed[:19]} is committed: an uncommitted "

@@ -119,6 +119,17 @@ def forged_approval(proposal: str, merge: str, proposal_commit: str) -> str:
                                   "origin": "operator"}}) + "\n"
 
 
+def proposal_without_levers() -> str:
+    """A proposal draft for the demo's gap that links no gap and no lever try."""
+    return json.dumps({"kind": "proposal", "claim": "distill now, no levers",
+                       "evidence": {"type": "proposal", "gap": GAP, "levers": [],
+                                    "manifest": {"experiences": [], "external": "stdlib"},
+                                    "cycle_config": {}},
+                       "links": [], "confidence": 1.0,
+                       "source": {"emitter": "mallory", "model": "none",
+                                  "origin": "self"}}) + "\n"
+
+
 def emit(root: Path, line: str) -> str:
     done = invoke("emit", "-", "--repo", str(root), input=line)
     assert done.exit_code == 0, done.output
@@ -160,13 +171,7 @@ def test_a_forged_approval_committed_starts_no_cycle_and_turns_check_red(repo: P
 def test_a_proposal_without_levers_and_a_forged_approval_start_no_cycle(repo: Path) -> None:
     before = weights(repo)
     head = git(repo, "rev-parse", "HEAD").stdout.strip()
-    proposal = emit(repo, json.dumps({
-        "kind": "proposal", "claim": "distill now, no levers",
-        "evidence": {"type": "proposal", "gap": GAP, "levers": [],
-                     "manifest": {"experiences": [], "external": "stdlib"},
-                     "cycle_config": {}},
-        "links": [], "confidence": 1.0,
-        "source": {"emitter": "mallory", "model": "none", "origin": "self"}}) + "\n")
+    proposal = emit(repo, proposal_without_levers())
     skipped = git(repo, "commit", "--no-verify", "-qam", "a proposal", check=False)
     assert skipped.returncode != 0 and "levers-first: proposal does not link" in skipped.stderr
     git(repo, *without_hooks("commit", "-qam", "a proposal, without hooks"))
@@ -187,13 +192,7 @@ def test_the_cycle_checks_levers_first_itself_even_after_a_genuine_approval(
     lever tries: the approval is genuine, the cycle still refuses."""
     before = weights(repo)
     git(repo, "checkout", "-q", "-b", "sneaky")
-    proposal = emit(repo, json.dumps({
-        "kind": "proposal", "claim": "distill, trust me",
-        "evidence": {"type": "proposal", "gap": GAP, "levers": [],
-                     "manifest": {"experiences": [], "external": "stdlib"},
-                     "cycle_config": {}},
-        "links": [], "confidence": 1.0,
-        "source": {"emitter": "mallory", "model": "none", "origin": "self"}}) + "\n")
+    proposal = emit(repo, proposal_without_levers())
     git(repo, *without_hooks("commit", "-qam", "a proposal"))
     git(repo, "checkout", "-q", "main")
     git(repo, *without_hooks("-c", f"user.name={OPERATOR.split(' <')[0]}",

@@ -193,6 +193,12 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
             raise CycleError(f"proposal {proposal['id']} starts no cycle:\n"
                              + "\n".join(f"  - {p}" for p in problems))
         _require_clean(root)
+        from convergent.adapters import active_problems
+
+        refused = active_problems(root, config)
+        if refused:  # the tripwire would compare against weights nobody may have activated
+            raise CycleError("the active adapter is refused by the adapters gate, so no cycle "
+                             "runs on top of it:\n" + "\n".join(f"  - {p}" for p in refused))
         return _run_cycle(root, config, history, dict(proposal), dict(approval), say)
 
 
