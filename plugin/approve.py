@@ -19,6 +19,7 @@ from convergent.approval import (
     approval_records,
     require_main_branch,
     require_operator,
+    signatures_required,
 )
 from convergent.config import load_config
 from convergent.gitops import open_repo
@@ -79,7 +80,7 @@ def approve(root: Path, proposal: str | None = None, *, sign: bool | None = None
     repo = open_repo(root)
     require_operator(root, config)
     require_main_branch(repo, config, "approve")
-    required = bool(config["operators"].get("require_signed"))
+    required = signatures_required(config)
     sign = required if sign is None else sign
     if required and not sign:
         raise ApprovalError("[operators] require_signed = true: approve with --sign")
