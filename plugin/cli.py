@@ -137,11 +137,17 @@ def check_cmd(repo: Path, all_commits: bool, rev_range: str | None, staged: bool
 
     if sum([all_commits, bool(rev_range), staged]) > 1:
         raise click.UsageError("choose one of --all, --rev-range, --staged")
+    from convergent.approval import unsigned_warning
+    from convergent.config import load_config
+
     with refusals():
         problems = run_check(repo.resolve(), names=list(gates) or None, rev_range=rev_range,
                              all_commits=all_commits)
+        warning = unsigned_warning(load_config(repo.resolve()))
     for problem in problems:
         click.echo(str(problem), err=True)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if problems:
         raise RefusedError(
             f"{len(problems)} problem{'s' if len(problems) != 1 else ''}: fix each line named "
