@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from drafts import SOURCE
-from evidence import OPERATOR, as_person, git, register
+from evidence import NO_HOOKS, OPERATOR, as_person, git, register
 from gapflow import set_config
 
 from convergent.cli import cli
@@ -223,7 +223,7 @@ def forged(root: Path, draft: dict[str, Any], *extra: Path) -> None:
     with (root / RECORDS_DIR / "seg-000001.jsonl").open("a") as fh:
         fh.write(canonical_json(record) + "\n")
     git(root, "add", RECORDS_DIR, *(str(p) for p in extra))
-    git(root, "commit", "-q", "--no-verify", "-m", "forged")
+    git(root, *NO_HOOKS, "commit", "-q", "-m", "forged")
 
 
 def test_check_refuses_a_committed_record_whose_operator_did_not_vouch(records_repo: Path
@@ -301,7 +301,7 @@ def test_an_uncommitted_snapshot_is_refused(records_repo: Path) -> None:
 def commit_link(root: Path, name: str, target: str | Path) -> None:
     (root / SOURCES_DIR / name).symlink_to(target)
     git(root, "add", SOURCES_DIR)
-    git(root, *as_person(OPERATOR), "commit", "-q", "--no-verify", "-m", "a link")
+    git(root, *as_person(OPERATOR), *NO_HOOKS, "commit", "-q", "-m", "a link")
 
 
 @pytest.mark.parametrize("target", ["/etc/passwd", "outside"])
@@ -325,7 +325,7 @@ def test_a_directory_snapshot_is_refused(records_repo: Path) -> None:
     folder.mkdir()
     (folder / "inside").write_text(DOC)
     git(records_repo, "add", SOURCES_DIR)
-    git(records_repo, *as_person(OPERATOR), "commit", "-q", "--no-verify", "-m", "a dir")
+    git(records_repo, *as_person(OPERATOR), *NO_HOOKS, "commit", "-q", "-m", "a dir")
     assert "is a directory in Git" in grounding_detail(records_repo, cited("git revert", ref))
 
 
@@ -339,7 +339,7 @@ def test_a_symlinked_sources_dir_is_refused(records_repo: Path, tmp_path: Path) 
     shutil.rmtree(sources, ignore_errors=True)
     os.symlink(elsewhere, sources)
     git(records_repo, "add", SOURCES_DIR)
-    git(records_repo, *as_person(OPERATOR), "commit", "-q", "--no-verify", "-m", "a link")
+    git(records_repo, *as_person(OPERATOR), *NO_HOOKS, "commit", "-q", "-m", "a link")
     assert "is missing from" in grounding_detail(records_repo, cited("git revert", ref))
     with pytest.raises(RepoError, match="not a plain directory"):
         store_source(records_repo, "new text", registered_by="docs-ingest")

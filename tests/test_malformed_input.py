@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from drafts import SOURCE, experience, note
+from evidence import NO_HOOKS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,7 +214,7 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 
 
 def test_committed_bad_lines_are_named_never_crashed_on(records_repo: Path) -> None:
-    """Every class in one commit (past the hooks with --no-verify): check, verify, status,
+    """Every class in one commit (past the hooks: a clone without them): check, verify, status,
     index and query each name the lines or go on without them."""
     with Recorder(records_repo, verify=False) as recorder:
         recorder.emit(note(0))
@@ -227,7 +228,7 @@ def test_committed_bad_lines_are_named_never_crashed_on(records_repo: Path) -> N
     hooked = git(records_repo, "commit", "-q", "-m", "tamper", check=False)
     assert hooked.returncode == 1 and "Traceback" not in hooked.stderr
     assert f"{SEGMENT}:2: schema:" in hooked.stderr
-    git(records_repo, "commit", "-q", "--no-verify", "-m", "tamper")
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "tamper")
 
     def run(*args: str) -> Any:
         result = CliRunner().invoke(cli, [*args, "--repo", str(records_repo)],
@@ -272,7 +273,7 @@ def test_committed_lines_that_are_json_but_not_records_do_not_crash_readers(
         for shape in shapes:
             fh.write(canonical_json(shape).encode() + b"\n")
     git(records_repo, "add", SEGMENT)
-    git(records_repo, "commit", "-q", "--no-verify", "-m", "tamper")
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "tamper")
     for args in (["check", "--all"], ["verify"], ["status"], ["index"], ["query", "x"]):
         result = CliRunner().invoke(cli, [*args, "--repo", str(records_repo)],
                                     catch_exceptions=False)

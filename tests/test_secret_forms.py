@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from drafts import experience, note
+from evidence import NO_HOOKS
 
 from convergent.cli import cli
 from convergent.config import default_config
@@ -162,7 +163,7 @@ def test_a_committed_credential_is_refused_by_check(records_repo: Path) -> None:
     with (records_repo / RECORDS_DIR / "seg-000001.jsonl").open("a") as fh:
         fh.write(canonical_json(record) + "\n")
     subprocess.run(["git", "add", RECORDS_DIR], cwd=records_repo, check=True)
-    subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "leak"], cwd=records_repo,
+    subprocess.run(["git", *NO_HOOKS, "commit", "-q", "-m", "leak"], cwd=records_repo,
                    check=True)
     result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(records_repo)],
                                 catch_exceptions=False)
