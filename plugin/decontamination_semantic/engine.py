@@ -1,0 +1,362 @@
+"""Screen experiences against benchmark and hold-out items: shortlist, text, functional.
+
+Per record, in order of cost:
+
+1. **Prefilter and shortlist** (pure Python, always): the record's tokens (claim, task,
+   response, tests; see :mod:`.lexical`) are scored by BM25 against every item. Items
+   whose *coverage* (the share of the item's BM25 weight the record contains) reaches
+   ``floor`` are candidates, best first, at most ``shortlist`` of them; an item whose entry
+   point the response defines by name is always one. Most records, which resemble
+   nothing, stop here.
+2. **Text stage**: the record's text (task, claim, and the prose of the response: its
+   docstrings and comments, or all of it when it is not code) against each candidate's
+   prompt. With the embedding model: the cosine of MiniLM embeddings, which also adds the
+   ``shortlist`` nearest items by embedding; without it: TF-IDF cosine. A score at or
+   over the threshold is refused, naming the item and the score.
+3. **Functional stage**: the response run against each candidate's own tests, through
+   :mod:`.functional`. A function that passes them is a solution of the item and is
+   refused; a run that gives no answer is refused too (fail closed).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from convergent.decontamination_semantic import embedding
+from convergent.decontamination_semantic.functional import (
+    FunctionalCheck,
+    fitting,
+    top_level_functions,
+)
+from convergent.decontamination_semantic.items import Item, item_text, prompt_text
+from convergent.decontamination_semantic.lexical import BM25, TfIdf, code_atoms, tokens
+from convergent.errors import RepoError
+from convergent.layout import CONFIG_FILE
+
+if TYPE_CHECKING:
+    import numpy as np
+
+TEXT = "text"
+FUNCTIONAL = "functional"
+EMBEDDING = "embedding"
+LEXICAL = "lexical"
+
+
+SHORTLIST, SWEEP, OFF = "shortlist", "sweep", "off"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[decontamination]`` keys of the semantic stages (see :meth:`from_config`).
+
+    ``functional``: "shortlist" runs the response against its shortlisted items only;
+    "sweep" against every item its functions fit (one sandbox run per record, whatever
+    the record looks like); "off". ``embeddings``: "auto" adds the embedding text stage
+    when the model is installed, "required" refuses to screen without it, "off".
+    """
+
+    shortlist: int = 5
+    floor: float = 0.12
+    semantic_threshold: float = 0.75
+    lexical_threshold: float = 0.55
+    functional: str = SHORTLIST
+    embeddings: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        table = config.get("decontamination", {})
+        d = cls()
+        functional = table.get("functional", d.functional)
+        if isinstance(functional, bool):
+            functional = SHORTLIST if functional else OFF
+        try:
+            out = cls(shortlist=int(table.get("shortlist", d.shortlist)),
+                      floor=float(table.get("shortlist_floor", d.floor)),
+                      semantic_threshold=float(table.get("semantic_threshold",
+                                                         d.semantic_threshold)),
+                      lexical_threshold=float(table.get("lexical_threshold",
+                                                        d.lexical_threshold)),
+                      functional=str(functional),
+                      embeddings=str(table.get("embeddings", d.embeddings)))
+        except (TypeError, ValueError) as exc:
+            raise RepoError(f"{CONFIG_FILE}: [decontamination]: {exc}") from None
+        if out.functional not in (SHORTLIST, SWEEP, OFF):
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] functional = "
+                            f"{out.functional!r}: use \"shortlist\", \"sweep\" or \"off\"")
+        if out.embeddings not in ("auto", "off", "required"):
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] embeddings = "
+                            f"{out.embeddings!r}: use \"auto\", \"off\" or \"required\"")
+        if out.shortlist < 1:
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] shortlist must be at least 1")
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Why record ``record`` (its index in the screened batch) is refused."""
+
+    record: int
+    stage: str  # TEXT or FUNCTIONAL
+    benchmark: str
+    item_id: str
+    field: str  # the record field that matched: "task" or "response"
+    message: str
+    score: float | None = None  # the text stage's similarity
+
+
+@dataclass
+class Candidate:
+    item: int  # index into the index's items
+    coverage: float  # BM25 coverage (0 for items found by name or embedding only)
+    lexical: float = 0.0  # TF-IDF cosine of the record's text and the item's prompt
+    semantic: float | None = None  # embedding cosine, when the model is in use
+
+
+@dataclass
+class SemanticIndex:
+    """Every item, its BM25 postings, prompt vectors, and (lazily) prompt embeddings."""
+
+    items: list[Item]
+    bm25: BM25  # over each item's prompt, solution and tests
+    atoms: BM25  # over the code atoms of each item's solution
+    prompts: TfIdf
+    by_name: dict[str, list[int]]
+    prompt_texts: list[str]
+    _embeddings: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, items: Sequence[Item]) -> SemanticIndex:
+        items = list(items)
+        texts = [prompt_text(item) for item in items]
+        by_name: dict[str, list[int]] = {}
+        for i, item in enumerate(items):
+            if item.entry_point:
+                by_name.setdefault(item.entry_point, []).append(i)
+        return cls(items, BM25.build([tokens(item_text(item)) for item in items]),
+                   BM25.build([code_atoms(item.solution) for item in items]),
+                   TfIdf.build([tokens(t) for t in texts]), by_name, texts)
+
+    def embeddings(self) -> np.ndarray:
+        if self._embeddings is None:
+            self._embeddings = embedding.embed_cached(self.prompt_texts)
+        return self._embeddings
+
+
+_INDEXES: dict[str, SemanticIndex] = {}
+
+
+def semantic_index(items: Sequence[Item]) -> SemanticIndex:
+    """The index of these items, built once per process per content."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.key}\0{item.digest}\0{item.solution}\n".encode(
+            "utf-8", "surrogatepass"))
+    key = digest.hexdigest()
+    index = _INDEXES.get(key)
+    if index is None:
+        if len(_INDEXES) >= 4:
+            _INDEXES.clear()
+        index = _INDEXES[key] = SemanticIndex.build(items)
+    return index
+
+
+# --- what a record says ----------------------------------------------------------------
+
+
+def record_fields(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(claim, task, response, tests) of an experience, "" for what is missing."""
+    evidence = record.get("evidence")
+    tests = evidence.get("tests") if isinstance(evidence, Mapping) else None
+
+    def text(value: object) -> str:
+        return value if isinstance(value, str) else ""
+
+    return (text(record.get("claim")), text(record.get("task")), text(record.get("response")),
+            text(tests))
+
+
+_DEF_NAME = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def prose(task: str, claim: str, response: str, functions: list[Any] | None) -> str:
+    """The record's natural-language text: task, claim, and the response's docstrings and
+    comments (the whole response when it is not Python)."""
+    if functions is None:
+        return "\n".join((task, claim, response))
+    parts = [task, claim]
+    try:
+        tree = ast.parse(response)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = None
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef
+                          | ast.ClassDef):
+                doc = ast.get_docstring(node, clean=True)
+                if doc:
+                    parts.append(doc)
+    parts.extend(c.lstrip("# ") for c in _COMMENT.findall(response))
+    return "\n".join(p for p in parts if p)
+
+
+# --- the screen --------------------------------------------------------------------------
+
+
+@dataclass
+class Screen:
+    """Screens batches of records against one index with fixed settings.
+
+    ``functional`` is the sandbox runner with its cache (None: the functional stage is
+    off). ``use_embeddings`` is decided once, from the settings and what is installed.
+    The lexical text stage always runs; the embedding one adds to it, so a machine with
+    the model refuses everything one without it does, and more.
+    """
+
+    index: SemanticIndex
+    settings: Settings = field(default_factory=Settings)
+    functional: FunctionalCheck | None = None
+    use_embeddings: bool = False
+    shortlisted: int = 0  # records that got past the prefilter, over this screen's life
+
+    @classmethod
+    def create(cls, index: SemanticIndex, settings: Settings,
+               functional: FunctionalCheck | None) -> Screen:
+        if settings.embeddings == "required" and not embedding.available():
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] embeddings = \"required\", "
+                            "but the embedding model is not installed: "
+                            "pip install 'convergent[embeddings]'")
+        use = settings.embeddings != "off" and embedding.available()
+        return cls(index, settings, None if settings.functional == OFF else functional, use)
+
+    def prefilter(self, record: Mapping[str, Any]) -> list[Candidate]:
+        """The lexical shortlist of one record: cheap, and empty for most records.
+
+        The ``shortlist`` items of best text coverage, the ``shortlist`` items whose
+        solution's code atoms the response covers best, and every item whose entry point
+        the response defines by name; only items at or over ``floor`` coverage count.
+        """
+        claim, task, response, tests = record_fields(record)
+        index, floor, k = self.index, self.settings.floor, self.settings.shortlist
+        coverage = index.bm25.coverage(tokens("\n".join((claim, task, response, tests))))
+        chosen = {i: c for c, i in _top(coverage, floor, k)}
+        for _c, i in _top(index.atoms.coverage(code_atoms(response)), floor, k):
+            chosen.setdefault(i, coverage.get(i, 0.0))
+        for name in _DEF_NAME.findall(response):
+            for i in index.by_name.get(name, ()):
+                chosen.setdefault(i, coverage.get(i, 0.0))
+        return [Candidate(i, c) for i, c in chosen.items()]
+
+    def screen(self, records: Sequence[Mapping[str, Any]]) -> list[Finding]:
+        """Every finding for a batch of records, in record order."""
+        shortlists = [self.prefilter(record) for record in records]
+        hits = [n for n, shortlist in enumerate(shortlists) if shortlist]
+        self.shortlisted += len(hits)
+        sweep = self.functional is not None and self.settings.functional == SWEEP
+        coded = [n for n, record in enumerate(records)
+                 if _DEF_NAME.search(record_fields(record)[2])] if sweep else hits
+        parsed = {n: top_level_functions(record_fields(records[n])[2])
+                  for n in sorted(set(hits) | set(coded))}
+        self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), parsed[n])
+                                 for n in hits}, shortlists)
+        findings: list[Finding] = []
+        for n, functions in parsed.items():
+            tried: set[int] = set()
+            if self.functional is not None and functions:
+                found, tried = self._functional_findings(n, records[n], functions,
+                                                         shortlists[n], sweep)
+                findings.extend(found)
+            findings.extend(self._text_findings(n, shortlists[n], tried))
+        return findings
+
+    def _score_texts(self, hits: list[int], texts: dict[int, str],
+                     shortlists: list[list[Candidate]]) -> None:
+        if not hits:
+            return
+        prompts = self.index.prompts
+        if self.use_embeddings:
+            vectors = embedding.embed([texts[n] for n in hits])
+            sims = vectors @ self.index.embeddings().T
+            k = self.settings.shortlist
+            for row, n in enumerate(hits):
+                known = {c.item for c in shortlists[n]}
+                for i in sims[row].argsort()[::-1][:k]:
+                    if int(i) not in known:
+                        shortlists[n].append(Candidate(int(i), 0.0))
+                for c in shortlists[n]:
+                    c.semantic = float(sims[row, c.item])
+        for n in hits:
+            query = prompts.vector(tokens(texts[n]))
+            for c in shortlists[n]:
+                c.lexical = prompts.cosine(query, c.item)
+
+    def _text_findings(self, n: int, shortlist: list[Candidate], tried: set[int]
+                       ) -> list[Finding]:
+        """Text at or over a threshold is refused, unless the response was run against
+        that item's tests and failed them (``tried``): then the text describes a nearby
+        but different problem, as the functional stage has shown."""
+        s = self.settings
+        out = []
+        for c in shortlist:
+            if c.item in tried:
+                continue
+            if c.semantic is not None and c.semantic >= s.semantic_threshold:
+                method, score, threshold = EMBEDDING, c.semantic, s.semantic_threshold
+            elif c.lexical >= s.lexical_threshold:
+                method, score, threshold = LEXICAL, c.lexical, s.lexical_threshold
+            else:
+                continue
+            item = self.index.items[c.item]
+            out.append(Finding(
+                n, TEXT, item.benchmark, item.item_id, "task",
+                f"task reads like benchmark {item.benchmark!r} item {item.item_id!r} "
+                f"({method} similarity {score:.2f} >= {threshold:.2f})", round(score, 4)))
+        return out
+
+    def _functional_findings(self, n: int, record: Mapping[str, Any], functions: list[Any],
+                             shortlist: list[Candidate], sweep: bool
+                             ) -> tuple[list[Finding], set[int]]:
+        """Findings of the functional stage, and the items the response demonstrably
+        does not solve (run against their tests, no function passed)."""
+        assert self.functional is not None
+        response = record_fields(record)[2]
+        pool = range(len(self.index.items)) if sweep else [c.item for c in shortlist]
+        targets, position = [], {}
+        for i in pool:
+            item = self.index.items[i]
+            names = fitting(functions, item) if item.runnable else []
+            if names:
+                targets.append((item, names))
+                position[item.key] = i
+        run = self.functional.sweep if sweep else self.functional.outcomes
+        out = []
+        failed: set[int] = set()
+        for key, outcome in run(response, targets).items():
+            item = self.index.items[position[key]]
+            where = f"benchmark {item.benchmark!r} item {item.item_id!r}"
+            if outcome.passed:
+                names = ", ".join(repr(name) for name in outcome.passed)
+                out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
+                                   f"response function {names} passes the tests of {where}: "
+                                   "it is a solution of that item"))
+            elif outcome.error:
+                out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
+                                   f"response could not be checked against {where}: "
+                                   f"{outcome.error}"))
+            else:
+                failed.add(position[key])
+        return out, failed
+
+
+def _top(scores: dict[int, float], floor: float, k: int) -> list[tuple[float, int]]:
+    return sorted(((c, i) for i, c in scores.items() if c >= floor), reverse=True)[:k]
+
+
+def _task_claim_response(record: Mapping[str, Any]) -> tuple[str, str, str]:
+    claim, task, response, _ = record_fields(record)
+    return task, claim, response
