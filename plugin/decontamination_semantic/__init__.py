@@ -4,8 +4,8 @@ The 13-gram gate (:mod:`convergent.decontamination`) catches copies and light ed
 package catches the rest of what a rephrased benchmark or hold-out item looks like:
 
 - a *text stage* refuses task text whose similarity to an item's prompt is at or over a
-  threshold (MiniLM embeddings when installed, TF-IDF cosine otherwise), naming the item
-  and the score;
+  threshold (TF-IDF cosine, and MiniLM embeddings when installed), naming the item and
+  the score;
 - a *functional stage* runs the response against the item's own tests in the sandbox and
   refuses a response that passes them: it is a solution of that item, however renamed or
   restructured.
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from convergent.decontamination_semantic import embedding
 from convergent.decontamination_semantic.engine import (
     FUNCTIONAL,
     TEXT,
@@ -38,7 +39,7 @@ from convergent.decontamination_semantic.functional import FunctionalCheck
 from convergent.decontamination_semantic.items import Item, configured_items
 
 __all__ = ["FUNCTIONAL", "TEXT", "Finding", "FunctionalCheck", "Item", "Screen",
-           "SemanticIndex", "Settings", "functional_cache_dir", "screener"]
+           "SemanticIndex", "Settings", "embedding", "functional_cache_dir", "screener"]
 
 
 def functional_cache_dir(root: Path) -> Path:
@@ -48,12 +49,12 @@ def functional_cache_dir(root: Path) -> Path:
     return local_dir(root) / "decontamination-runs"
 
 
-def screener(root: Path, config: Mapping[str, Any]) -> Screen:
+def screener(root: Path, config: Mapping[str, Any], workers: int = 1) -> Screen:
     """The screen for a records repo: its benchmarks and hold-out, its settings, its
-    sandbox limits, and its functional-run cache."""
+    sandbox limits, and its functional-run cache; ``workers`` sandbox runs at once."""
     from convergent.sandbox import SandboxLimits
 
     settings = Settings.from_config(config)
     index = semantic_index(configured_items(root, config))
     check = FunctionalCheck(functional_cache_dir(root), SandboxLimits.from_config(config))
-    return Screen.create(index, settings, check)
+    return Screen.create(index, settings, check, workers)

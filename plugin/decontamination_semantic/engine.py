@@ -2,20 +2,27 @@
 
 Per record, in order of cost:
 
-1. **Prefilter and shortlist** (pure Python, always): the record's tokens (claim, task,
-   response, tests; see :mod:`.lexical`) are scored by BM25 against every item. Items
-   whose *coverage* (the share of the item's BM25 weight the record contains) reaches
-   ``floor`` are candidates, best first, at most ``shortlist`` of them; an item whose entry
-   point the response defines by name is always one. Most records, which resemble
-   nothing, stop here.
-2. **Text stage**: the record's text (task, claim, and the prose of the response: its
-   docstrings and comments, or all of it when it is not code) against each candidate's
-   prompt. With the embedding model: the cosine of MiniLM embeddings, which also adds the
-   ``shortlist`` nearest items by embedding; without it: TF-IDF cosine. A score at or
-   over the threshold is refused, naming the item and the score.
-3. **Functional stage**: the response run against each candidate's own tests, through
-   :mod:`.functional`. A function that passes them is a solution of the item and is
-   refused; a run that gives no answer is refused too (fail closed).
+1. **Prefilter** (pure Python, always): the record's tokens (claim, task, response,
+   tests; see :mod:`.lexical`) against every item by BM25, scored as the harmonic mean of
+   the share of the item's weight the record has and the share of the record's weight the
+   item explains. Items at or over ``floor`` (the best ``shortlist`` of them), and items
+   whose entry point the response defines by name, are the shortlist. Most records, which
+   resemble nothing, stop here: a tokenization and a few dictionary lookups.
+2. **Shortlist**, for a record past the prefilter: plus the ``shortlist`` items whose
+   solutions' code atoms (calls, methods, strings, numbers: what renaming leaves) match
+   the response best among those its functions fit, and, with the embedding model, the
+   ``shortlist`` nearest items by embedding.
+3. **Text stage**: the record's prose (task, claim, the response's docstrings and
+   comments, or all of the response when it is not Python) against each shortlisted
+   item's prompt, by TF-IDF cosine always and by MiniLM cosine when the model is in use.
+   A score at or over the threshold is refused, naming the item and the score. Records
+   with code get the ``*_threshold`` keys, and no text refusal for an item their response
+   was run against and failed (the functional stage showed a different problem); records
+   without code, whose text is all there is, get the ``*_threshold_prose`` keys.
+4. **Functional stage**: the response against the shortlisted items' own tests (or, with
+   ``functional = "sweep"``, every item its functions fit), see :mod:`.functional`. A
+   function that passes them is a solution of the item and is refused; a run that gives
+   no answer is refused too (fail closed).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import ast
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -61,9 +69,11 @@ class Settings:
     """
 
     shortlist: int = 5
-    floor: float = 0.12
-    semantic_threshold: float = 0.75
+    floor: float = 0.15
+    semantic_threshold: float = 0.80
+    semantic_threshold_prose: float = 0.65
     lexical_threshold: float = 0.55
+    lexical_threshold_prose: float = 0.55
     functional: str = SHORTLIST
     embeddings: str = "auto"
 
@@ -79,8 +89,12 @@ class Settings:
                       floor=float(table.get("shortlist_floor", d.floor)),
                       semantic_threshold=float(table.get("semantic_threshold",
                                                          d.semantic_threshold)),
+                      semantic_threshold_prose=float(table.get(
+                          "semantic_threshold_prose", d.semantic_threshold_prose)),
                       lexical_threshold=float(table.get("lexical_threshold",
                                                         d.lexical_threshold)),
+                      lexical_threshold_prose=float(table.get(
+                          "lexical_threshold_prose", d.lexical_threshold_prose)),
                       functional=str(functional),
                       embeddings=str(table.get("embeddings", d.embeddings)))
         except (TypeError, ValueError) as exc:
@@ -112,7 +126,7 @@ class Finding:
 @dataclass
 class Candidate:
     item: int  # index into the index's items
-    coverage: float  # BM25 coverage (0 for items found by name or embedding only)
+    match: float  # BM25 F (0 for items found by name, code atoms or embedding)
     lexical: float = 0.0  # TF-IDF cosine of the record's text and the item's prompt
     semantic: float | None = None  # embedding cosine, when the model is in use
 
@@ -222,35 +236,53 @@ class Screen:
     settings: Settings = field(default_factory=Settings)
     functional: FunctionalCheck | None = None
     use_embeddings: bool = False
+    workers: int = 1  # functional runs in flight at once
     shortlisted: int = 0  # records that got past the prefilter, over this screen's life
 
     @classmethod
     def create(cls, index: SemanticIndex, settings: Settings,
-               functional: FunctionalCheck | None) -> Screen:
+               functional: FunctionalCheck | None, workers: int = 1) -> Screen:
         if settings.embeddings == "required" and not embedding.available():
             raise RepoError(f"{CONFIG_FILE}: [decontamination] embeddings = \"required\", "
                             "but the embedding model is not installed: "
                             "pip install 'convergent[embeddings]'")
         use = settings.embeddings != "off" and embedding.available()
-        return cls(index, settings, None if settings.functional == OFF else functional, use)
+        return cls(index, settings, None if settings.functional == OFF else functional, use,
+                   workers)
 
     def prefilter(self, record: Mapping[str, Any]) -> list[Candidate]:
         """The lexical shortlist of one record: cheap, and empty for most records.
 
-        The ``shortlist`` items of best text coverage, the ``shortlist`` items whose
-        solution's code atoms the response covers best, and every item whose entry point
-        the response defines by name; only items at or over ``floor`` coverage count.
+        The ``shortlist`` items of best BM25 F (see :meth:`.lexical.BM25.matches`) at or
+        over ``floor``, and every item whose entry point the response defines by name.
         """
         claim, task, response, tests = record_fields(record)
-        index, floor, k = self.index, self.settings.floor, self.settings.shortlist
-        coverage = index.bm25.coverage(tokens("\n".join((claim, task, response, tests))))
-        chosen = {i: c for c, i in _top(coverage, floor, k)}
-        for _c, i in _top(index.atoms.coverage(code_atoms(response)), floor, k):
-            chosen.setdefault(i, coverage.get(i, 0.0))
+        matches = self.index.bm25.matches(tokens("\n".join((claim, task, response, tests))),
+                                          self.settings.floor)
+        chosen = {i: f for f, i in matches[:self.settings.shortlist]}
         for name in _DEF_NAME.findall(response):
-            for i in index.by_name.get(name, ()):
-                chosen.setdefault(i, coverage.get(i, 0.0))
-        return [Candidate(i, c) for i, c in chosen.items()]
+            for i in self.index.by_name.get(name, ()):
+                chosen.setdefault(i, 0.0)
+        return [Candidate(i, f) for i, f in chosen.items()]
+
+    def _add_code_neighbours(self, response: str, functions: list[Any] | None,
+                             shortlist: list[Candidate]) -> None:
+        """For a shortlisted record with code: the ``shortlist`` runnable items its
+        functions fit whose solutions' code atoms score best against its own (the atoms
+        survive renaming: calls, methods, strings and numbers)."""
+        if not functions:
+            return
+        known = {c.item for c in shortlist}
+        scored = self.index.atoms.scores(code_atoms(response))
+        ranked = sorted(((c, i) for i, c in scored.items() if i not in known), reverse=True)
+        added = 0
+        for _c, i in ranked:
+            item = self.index.items[i]
+            if item.runnable and fitting(functions, item):
+                shortlist.append(Candidate(i, 0.0))
+                added += 1
+                if added == self.settings.shortlist:
+                    break
 
     def screen(self, records: Sequence[Mapping[str, Any]]) -> list[Finding]:
         """Every finding for a batch of records, in record order."""
@@ -262,16 +294,29 @@ class Screen:
                  if _DEF_NAME.search(record_fields(record)[2])] if sweep else hits
         parsed = {n: top_level_functions(record_fields(records[n])[2])
                   for n in sorted(set(hits) | set(coded))}
+        for n in hits:
+            self._add_code_neighbours(record_fields(records[n])[2], parsed[n], shortlists[n])
         self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), parsed[n])
                                  for n in hits}, shortlists)
+        coded_now = [n for n, functions in parsed.items()
+                     if self.functional is not None and functions]
+
+        def run(n: int) -> tuple[list[Finding], set[int]]:
+            functions = parsed[n]
+            assert functions
+            return self._functional_findings(n, records[n], functions, shortlists[n], sweep)
+
+        if self.workers > 1 and len(coded_now) > 1:
+            # The work is in sandbox subprocesses: threads overlap them.
+            with ThreadPoolExecutor(self.workers) as pool:
+                ran = dict(zip(coded_now, pool.map(run, coded_now), strict=True))
+        else:
+            ran = {n: run(n) for n in coded_now}
         findings: list[Finding] = []
         for n, functions in parsed.items():
-            tried: set[int] = set()
-            if self.functional is not None and functions:
-                found, tried = self._functional_findings(n, records[n], functions,
-                                                         shortlists[n], sweep)
-                findings.extend(found)
-            findings.extend(self._text_findings(n, shortlists[n], tried))
+            found, tried = ran.get(n, ([], set()))
+            findings.extend(found)
+            findings.extend(self._text_findings(n, shortlists[n], tried, bool(functions)))
         return findings
 
     def _score_texts(self, hits: list[int], texts: dict[int, str],
@@ -295,20 +340,23 @@ class Screen:
             for c in shortlists[n]:
                 c.lexical = prompts.cosine(query, c.item)
 
-    def _text_findings(self, n: int, shortlist: list[Candidate], tried: set[int]
-                       ) -> list[Finding]:
-        """Text at or over a threshold is refused, unless the response was run against
-        that item's tests and failed them (``tried``): then the text describes a nearby
-        but different problem, as the functional stage has shown."""
+    def _text_findings(self, n: int, shortlist: list[Candidate], tried: set[int],
+                       has_code: bool) -> list[Finding]:
+        """Text at or over a threshold is refused. A record with code gets the higher
+        threshold, and none for an item its response was run against and failed
+        (``tried``): its text describes a nearby but different problem, as the functional
+        stage has shown. A record without code has only its text to go by."""
         s = self.settings
+        semantic = s.semantic_threshold if has_code else s.semantic_threshold_prose
+        lexical = s.lexical_threshold if has_code else s.lexical_threshold_prose
         out = []
         for c in shortlist:
             if c.item in tried:
                 continue
-            if c.semantic is not None and c.semantic >= s.semantic_threshold:
-                method, score, threshold = EMBEDDING, c.semantic, s.semantic_threshold
-            elif c.lexical >= s.lexical_threshold:
-                method, score, threshold = LEXICAL, c.lexical, s.lexical_threshold
+            if c.semantic is not None and c.semantic >= semantic:
+                method, score, threshold = EMBEDDING, c.semantic, semantic
+            elif c.lexical >= lexical:
+                method, score, threshold = LEXICAL, c.lexical, lexical
             else:
                 continue
             item = self.index.items[c.item]

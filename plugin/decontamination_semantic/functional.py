@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -182,6 +183,7 @@ class FunctionalCheck:
         self.per_check_s = per_check_s
         self.runs = 0
         self.hits = 0
+        self._lock = threading.Lock()
 
     def key(self, response: str, targets: Sequence[tuple[Item, Sequence[str]]]) -> str:
         blob = json.dumps([CACHE_VERSION, self.per_check_s, response,
@@ -201,7 +203,8 @@ class FunctionalCheck:
             key = self.key(response, [(item, names)])
             cached = self._load(key)
             if cached is not None:
-                self.hits += 1
+                with self._lock:
+                    self.hits += 1
                 result[item.key] = cached.get(item.key, Outcome())
             else:
                 pending.append((item, names, key))
@@ -220,7 +223,8 @@ class FunctionalCheck:
         key = self.key(response, targets)
         cached = self._load(key)
         if cached is not None:
-            self.hits += 1
+            with self._lock:
+                self.hits += 1
             return {item.key: cached.get(item.key, Outcome()) for item, _ in targets}
         fresh = self._run(response, targets) if targets else {}
         self._store(key, fresh)
@@ -232,18 +236,25 @@ class FunctionalCheck:
         passed: dict[str, list[str]] = {item.key: [] for item, _ in targets}
         errors: dict[str, str] = {}
         while checks:
-            report, reason = self._run_once(response, checks)
+            report, result = self._run_once(response, checks)
             if report is None:  # no answer at all: errors, never passes (fail closed)
                 for item, _ in checks:
-                    errors[item.key] = f"the functional check gave no answer ({reason})"
+                    errors[item.key] = f"the functional check gave no answer ({result})"
                 break
             for i in sorted(report.passed):
                 passed[checks[i][0].key].append(checks[i][1])
             if report.ended:
                 break
-            # The check that was running hung or killed the process: it did not pass.
-            # Those before it are settled; the ones after it run again.
             assert report.running is not None
+            stuck = checks[report.running][0]
+            if not isinstance(result, SandboxResult) or not result.timed_out:
+                # The process ended in the middle of a check: the response stopped the
+                # harness (os._exit, a signal), so nothing can be concluded (fail closed).
+                reason = result.reason if isinstance(result, SandboxResult) else result
+                errors[stuck.key] = ("the response ended the check's process "
+                                     f"({reason or 'no reason given'})")
+            # A check that hung did not pass (a solution returns in time). Those before
+            # it are settled; the ones after it run again.
             checks = checks[report.running + 1:]
         # A function that passed settles the item, whatever became of the others.
         return {item.key: Outcome((), errors[item.key])
@@ -251,18 +262,21 @@ class FunctionalCheck:
                 else Outcome(tuple(passed[item.key])) for item, _ in targets}
 
     def _run_once(self, response: str, checks: Sequence[tuple[Item, str]]
-                  ) -> tuple[Report | None, str]:
+                  ) -> tuple[Report | None, SandboxResult | str]:
+        """One harness run: its report (None: it wrote none) and the sandbox's result (or
+        why the sandbox could not run)."""
         nonce = secrets.token_hex(8)
         budget = self.per_check_s * len(checks) + 5.0
         limits = replace(self.limits, timeout_s=max(self.limits.timeout_s, budget),
                          cpu_s=max(self.limits.cpu_s, int(budget) + 1))
-        self.runs += 1
+        with self._lock:
+            self.runs += 1
         try:
             result = self.runner(harness_program(response, checks, nonce, self.per_check_s),
                                  limits=limits)
         except OSError as exc:
             return None, f"the sandbox could not run: {exc}"
-        return parse_report(result.stdout, nonce), result.reason or "no report"
+        return parse_report(result.stdout, nonce), result
 
     # --- cache --------------------------------------------------------------------------
 

@@ -29,14 +29,8 @@ def lambda pass elif else import assert yield nonlocal global
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split()) | frozenset(w.lower() for w in keyword.kwlist)
 
-_STEMS: dict[str, str] = {}
-
-
 def stem(word: str) -> str:
     """A light suffix stripper (plural, -ing, -ed): enough to match runs/run, counting/count."""
-    cached = _STEMS.get(word)
-    if cached is not None:
-        return cached
     out = word
     if len(out) > 4 and out.endswith("ies"):
         out = out[:-3] + "y"
@@ -48,27 +42,52 @@ def stem(word: str) -> str:
         out = out[:-3]
     elif len(out) > 4 and out.endswith("ed"):
         out = out[:-2]
-    if len(_STEMS) < 200_000:
-        _STEMS[word] = out
     return out
+
+
+def _normal(raw: str) -> str:
+    """A raw token's normal form; "" when it is dropped (a stop word or one letter)."""
+    word = raw.lower()
+    if word.isdigit():
+        return word
+    if word in STOP_WORDS or len(word) < 2:
+        return ""
+    return stem(word)
+
+
+# Raw token -> normal form: the vocabulary of code and prose is small, so after a warm-up
+# nearly every token costs one dictionary lookup. Bounded, since text is untrusted.
+_NORMAL: dict[str, str] = {}
+_NORMAL_MAX = 500_000
 
 
 def tokens(text: str) -> list[str]:
     """The normalized tokens of code or prose, in order."""
-    stop = STOP_WORDS
-    return [stem(w) for w in (m.lower() for m in _TOKEN.findall(text))
-            if w not in stop and len(w) > 1 or w.isdigit()]
+    memo = _NORMAL
+    out = []
+    for raw in _TOKEN.findall(text):
+        word = memo.get(raw)
+        if word is None:
+            word = _normal(raw)
+            if len(memo) < _NORMAL_MAX:
+                memo[raw] = word
+        if word:
+            out.append(word)
+    return out
 
 
 @dataclass
 class BM25:
     """Okapi BM25 over a fixed set of documents, with each posting's weight precomputed.
 
-    ``coverage(query)`` is the BM25 score of the query's distinct tokens against each
-    document divided by the document's own score (every one of its tokens present), so it
-    lies in [0, 1]: the share of the document's weight that the query contains. Tokens in
+    :meth:`matches` scores a query against every document sharing a token with it, as the
+    harmonic mean (F) of two shares of the BM25 score: *coverage*, of the document's own
+    score (every one of its tokens present), and *precision*, of the query's own score
+    (a query of its distinct tokens, each once; a token no document has counts at the
+    highest idf). A record that is about an item scores high on both; a long record that
+    happens to contain a short item's few words scores high on coverage only. Tokens in
     more than ``max_df`` of the documents are not indexed (they name no item, and their
-    long postings would cost every query).
+    long postings would cost every query), but still count in the query's own score.
     """
 
     k1: float = 1.2
@@ -76,6 +95,8 @@ class BM25:
     max_df: float = 0.3
     postings: dict[str, dict[int, float]] = field(default_factory=dict)
     self_scores: list[float] = field(default_factory=list)
+    idf: dict[str, float] = field(default_factory=dict)
+    unknown_idf: float = 0.0
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75,
@@ -88,6 +109,8 @@ class BM25:
         df: Counter[str] = Counter()
         for doc in documents:
             df.update(set(doc))
+        index.idf = {tok: math.log(1 + (n - d + 0.5) / (d + 0.5)) for tok, d in df.items()}
+        index.unknown_idf = math.log(1 + (n - 0.5) / 1.5)
         limit = max(1, int(max_df * n))
         index.self_scores = [0.0] * n
         for i, doc in enumerate(documents):
@@ -95,8 +118,7 @@ class BM25:
             for tok, tf in Counter(doc).items():
                 if df[tok] > limit:
                     continue
-                idf = math.log(1 + (n - df[tok] + 0.5) / (df[tok] + 0.5))
-                weight = idf * tf * (k1 + 1) / (tf + norm)
+                weight = index.idf[tok] * tf * (k1 + 1) / (tf + norm)
                 index.postings.setdefault(tok, {})[i] = weight
                 index.self_scores[i] += weight
         return index
@@ -113,9 +135,35 @@ class BM25:
         return acc
 
     def coverage(self, query: Iterable[str]) -> dict[int, float]:
+        """Per document sharing a token with the query: the share of its own score."""
         selfs = self.self_scores
         return {doc: score / selfs[doc] for doc, score in self.scores(query).items()
                 if selfs[doc] > 0}
+
+    def matches(self, query: Iterable[str], floor: float) -> list[tuple[float, int]]:
+        """(F, document) for each document whose F reaches ``floor``, best first."""
+        unique = set(query)
+        acc: dict[int, float] = {}
+        postings, idf, unknown = self.postings, self.idf, self.unknown_idf
+        own = 0.0
+        for tok in unique:
+            own += idf.get(tok, unknown)
+            plist = postings.get(tok)
+            if plist:
+                for doc, weight in plist.items():
+                    acc[doc] = acc.get(doc, 0.0) + weight
+        if not acc:
+            return []
+        selfs = self.self_scores
+        out = []
+        for doc, score in acc.items():
+            cov = score / selfs[doc]
+            prec = min(1.0, score / own)
+            f = 2 * cov * prec / (cov + prec)
+            if f >= floor:
+                out.append((f, doc))
+        out.sort(reverse=True)
+        return out
 
 
 @dataclass

@@ -1,0 +1,342 @@
+"""Semantic decontamination: cost per record, cold cost, and quality on the corpus.
+
+    .venv/bin/python bench/decontamination_semantic.py [--records 10000] [--quality]
+
+Speed, with a baseline in the same process:
+
+- the raw append path (``Recorder.emit`` with verification and screening off, as
+  ``bench/emit.py`` measures it) per record, for the same unrelated records;
+- the prefilter + screen per *unrelated* record (functions cut from the standard
+  library, with their docstrings as tasks), one record at a time and in one batch, and
+  the throughput ratio append / (append + screen): the goal is >= 0.5;
+- a ``check``-sized batch (``--records``) screened twice (cold, then warm cache);
+- the cold cost: loading the items and building the index, loading the embedding model
+  and embedding the items (with and without the embedding cache);
+- the cost per record that *hits* the shortlist: the corpus leaks, with the functional
+  cache cold and warm, and a sweep of every item per record.
+
+``--quality`` also prints, for the corpus under ``tests/corpus/contamination``, the
+recall per stage and variant kind, the false positives on the clean set, and the recall /
+false-positive curve of each text threshold (how the defaults were chosen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from contamination_corpus import (  # noqa: E402
+    KINDS,
+    Hit,
+    as_record,
+    caught,
+    clean,
+    flagged,
+    leaks,
+    recall_by_kind,
+)
+
+from convergent.config import default_config  # noqa: E402
+from convergent.decontamination_semantic import (  # noqa: E402
+    FUNCTIONAL,
+    TEXT,
+    Finding,
+    FunctionalCheck,
+    Screen,
+    SemanticIndex,
+    Settings,
+    embedding,
+)
+from convergent.decontamination_semantic.items import (  # noqa: E402
+    holdout_tasks,
+    humaneval_tasks,
+)
+
+
+def stdlib_records(count: int) -> Iterator[dict[str, Any]]:
+    """Experiences made of standard-library functions: real code that resembles no
+    benchmark item (mostly: the bench reports how many hit the shortlist anyway)."""
+    made = 0
+    paths = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    while True:
+        for path in paths:
+            source = path.read_text("utf-8", errors="replace")
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                    continue
+                code = ast.get_source_segment(source, node) or ""
+                if not 80 <= len(code) <= 1500:
+                    continue
+                doc = (ast.get_docstring(node) or node.name).splitlines()[0]
+                yield {"kind": "experience", "claim": f"{path.stem}.{node.name} works",
+                       "task": f"Write {node.name}: {doc}", "response": code,
+                       "evidence": {"type": "execution", "language": "python",
+                                    "tests": f"assert callable({node.name})\n"},
+                       "confidence": 0.9,
+                       "source": {"emitter": "bench", "model": "none", "origin": "self"}}
+                made += 1
+                if made >= count:
+                    return
+
+
+def per_record_us(fn: Callable[[], object], count: int) -> float:
+    began = time.perf_counter()
+    fn()
+    return (time.perf_counter() - began) / count * 1e6
+
+
+def append_path_us(records: Sequence[dict[str, Any]]) -> float:
+    """``Recorder.emit`` per record with verification and screening off (bench/emit.py's
+    append path), in a fresh records repo."""
+    from convergent.recorder import Recorder
+    from convergent.repo import init_repo
+
+    for var, value in (("GIT_AUTHOR_NAME", "bench"), ("GIT_AUTHOR_EMAIL", "b@example.com"),
+                       ("GIT_COMMITTER_NAME", "bench"), ("GIT_COMMITTER_EMAIL", "b@example.com")):
+        os.environ.setdefault(var, value)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = init_repo(Path(tmp) / "records", install_hooks=False)
+        with Recorder(root, verify=False, screen=False) as rec:
+            return per_record_us(lambda: [rec.emit(r) for r in records], len(records))
+
+
+def speed(args: argparse.Namespace, items: list[Any], index: SemanticIndex,
+          cache: Path) -> None:
+    settings = replace(DEFAULTS, embeddings="off")
+    screen = Screen.create(index, settings, FunctionalCheck(cache / "runs"))
+    sample = list(stdlib_records(2000))
+    append_us = append_path_us(sample)
+    one_us = per_record_us(lambda: [screen.screen([r]) for r in sample], len(sample))
+    hit = screen.shortlisted
+    print(f"unrelated records ({len(sample)} standard-library functions; {hit} "
+          f"({hit / len(sample):.1%}) reach the shortlist and pay for the later stages):")
+    print(f"  baseline: raw append path (Recorder.emit, no verify/screen) {append_us:8.1f} us")
+    print(f"  semantic screen, one record per call                     {one_us:8.1f} us"
+          f"  ratio {append_us / (append_us + one_us):.2f} (goal >= 0.5)")
+    prefilter_us = per_record_us(lambda: [screen.prefilter(r) for r in sample], len(sample))
+    print(f"  of which the prefilter alone                             {prefilter_us:8.1f} us")
+
+    big = list(stdlib_records(args.records))
+    for label in ("cold", "warm"):
+        fresh = Screen.create(index, settings, FunctionalCheck(cache / "runs"))
+        began = time.perf_counter()
+        found = fresh.screen(big)
+        took = time.perf_counter() - began
+        print(f"  one batch of {len(big)} records ({label} cache): {took:6.2f} s, "
+              f"{took / len(big) * 1e6:.0f} us a record, {fresh.shortlisted} shortlisted, "
+              f"{len({f.record for f in found})} refused")
+
+
+def cold(index_items: Callable[[], list[Any]], cache: Path) -> SemanticIndex:
+    began = time.perf_counter()
+    items = index_items()
+    loaded = time.perf_counter() - began
+    began = time.perf_counter()
+    index = SemanticIndex.build(items)
+    built = time.perf_counter() - began
+    print(f"cold cost: load {len(items)} items {loaded * 1e3:.0f} ms, build the index "
+          f"{built * 1e3:.0f} ms")
+    if embedding.available():
+        began = time.perf_counter()
+        embedding.embed(["warm up"])
+        model = time.perf_counter() - began
+        began = time.perf_counter()
+        embedding.embed_cached(index.prompt_texts, cache / "emb")
+        first = time.perf_counter() - began
+        began = time.perf_counter()
+        embedding.embed_cached(index.prompt_texts, cache / "emb")
+        again = time.perf_counter() - began
+        print(f"  embedding model load {model:.1f} s; item embeddings {first * 1e3:.0f} ms "
+              f"(uncached), {again * 1e3:.1f} ms (cached)")
+    else:
+        print("  embedding model not installed: the text stage is lexical only")
+    return index
+
+
+def hitting(index: SemanticIndex, cache: Path) -> None:
+    records = [as_record(e) for e in leaks()]
+    for mode in ("shortlist", "sweep"):
+        check = FunctionalCheck(cache / f"hit-{mode}")
+        for label in ("cold", "warm"):
+            settings = replace(DEFAULTS, embeddings="off", functional=mode)
+            screen = Screen.create(index, settings, check)
+            runs = check.runs
+            began = time.perf_counter()
+            screen.screen(records)
+            took = time.perf_counter() - began
+            print(f"records that hit ({len(records)} corpus leaks), functional = {mode!r}, "
+                  f"{label} cache: {took / len(records) * 1e3:7.1f} ms a record "
+                  f"({check.runs - runs} sandbox runs)")
+    if embedding.available():
+        screen = Screen.create(index, replace(DEFAULTS, embeddings="auto", functional="off"), None)
+        began = time.perf_counter()
+        screen.screen(records)
+        took = time.perf_counter() - began
+        print(f"  text stage with embeddings (batch of {len(records)}): "
+              f"{took / len(records) * 1e3:.1f} ms a record")
+
+
+# --- quality ---------------------------------------------------------------------------
+
+
+def hits_of(findings: Sequence[Finding], stage: str) -> list[Hit]:
+    return [Hit(f.record, f.benchmark, f.item_id, f.score) for f in findings
+            if f.stage == stage and (stage != FUNCTIONAL or "passes the tests" in f.message)]
+
+
+def ngram_hits(records: Sequence[dict[str, Any]]) -> list[Hit]:
+    import re
+
+    from convergent.gates.base import GateContext, NewLine
+    from convergent.gates.decontamination import check_decontamination
+
+    lines = [NewLine("corpus", n + 1, b"", r) for n, r in enumerate(records)]
+    ctx = GateContext(root=ROOT, config=default_config(), new_lines=lines)
+    named = re.compile(r"benchmark '([^']+)' item '([^']+)'")
+    out = []
+    for problem in check_decontamination(ctx):
+        m = named.search(problem.message)
+        if m:
+            out.append(Hit(problem.line - 1, m.group(1), m.group(2)))
+    return out
+
+
+def show(label: str, leak_hit: Sequence[bool], clean_flags: Sequence[bool]) -> None:
+    kinds = recall_by_kind(LEAKS, leak_hit)
+    per = "  ".join(f"{k} {a}/{b}" for k, (a, b) in kinds.items())
+    print(f"  {label:32s} recall {sum(leak_hit):3d}/{len(leak_hit)}  [{per}]  "
+          f"clean FP {sum(clean_flags)}/{len(clean_flags)}")
+
+
+LEAKS = leaks()
+DEFAULTS = Settings()
+CLEAN = clean()
+
+
+def quality(index: SemanticIndex, cache: Path) -> None:
+    leak_records = [as_record(e) for e in LEAKS]
+    clean_records = [as_record(e) for e in CLEAN]
+    text_only = [as_record(e, text_only=True) for e in CLEAN]
+    print(f"quality on the corpus: {len(LEAKS)} leaks ({len({e['item'] for e in LEAKS})} "
+          f"items), {len(CLEAN)} clean; recall = refused naming the leaked item")
+    ng_leak, ng_clean = ngram_hits(leak_records), ngram_hits(clean_records)
+    show("13-gram (today's gate)", caught(LEAKS, ng_leak), flagged(len(CLEAN), ng_clean))
+    check = FunctionalCheck(cache / "quality")
+    configs = [("lexical only", replace(DEFAULTS, embeddings="off"))]
+    if embedding.available():
+        configs.append(("with embeddings", replace(DEFAULTS, embeddings="auto")))
+    for name, base in configs:
+        for mode in ("shortlist", "sweep"):
+            settings = replace(base, functional=mode)
+            screen = Screen.create(index, settings, check)
+            lf, cf = screen.screen(leak_records), screen.screen(clean_records)
+            print(f" {name}, functional = {mode!r} (lexical >= {settings.lexical_threshold}"
+                  + (f", embedding >= {settings.semantic_threshold}"
+                     if screen.use_embeddings else "") + "):")
+            show("text stage", caught(LEAKS, hits_of(lf, TEXT)),
+                 flagged(len(CLEAN), hits_of(cf, TEXT)))
+            show("functional stage", caught(LEAKS, hits_of(lf, FUNCTIONAL)),
+                 flagged(len(CLEAN), [Hit(f.record, f.benchmark, f.item_id) for f in cf
+                                      if f.stage == FUNCTIONAL]))
+            union = [a or b or c for a, b, c in zip(
+                caught(LEAKS, hits_of(lf, TEXT)), caught(LEAKS, hits_of(lf, FUNCTIONAL)),
+                caught(LEAKS, ng_leak), strict=True)]
+            show("any stage (with 13-gram)", union, flagged(
+                len(CLEAN), [Hit(f.record, "", "") for f in cf] + ng_clean))
+        curve(name, index, base, check, leak_records, clean_records, text_only)
+
+
+def curve(name: str, index: SemanticIndex, base: Settings, check: FunctionalCheck,
+          leak_records: list[dict[str, Any]], clean_records: list[dict[str, Any]],
+          text_only: list[dict[str, Any]]) -> None:
+    """Recall and false positives of one text method over its thresholds (the other off):
+    records with code against the code threshold, records without against the prose one."""
+    semantic = base.embeddings != "off"
+    off = float("inf")
+    settings = replace(base, semantic_threshold=-1.0 if semantic else off,
+                       semantic_threshold_prose=-1.0 if semantic else off,
+                       lexical_threshold=off if semantic else -1.0,
+                       lexical_threshold_prose=off if semantic else -1.0)
+    screen = Screen.create(index, settings, check)
+    stdlib_prose = [{**r, "response": "", "evidence": {}} for r in stdlib_records(500)]
+    scores = {label: best_scores(screen.screen(recs), len(recs), entries)
+              for label, recs, entries in (("leak", leak_records, LEAKS),
+                                           ("clean", clean_records, None),
+                                           ("text", text_only, None),
+                                           ("stdlib", stdlib_prose, None))}
+    method = "embedding" if semantic else "lexical"
+    print(f"  {method} text threshold ({name}): recall per kind on the leaks | FPs: clean "
+          "set (code; tried-and-failed items exonerated) | clean tasks as prose | "
+          f"{len(stdlib_prose)} standard-library docstrings as prose")
+    for step in range(12):
+        th = round((0.35 if not semantic else 0.50) + 0.05 * step, 2)
+        hit = [s is not None and s >= th for s in scores["leak"]]
+        kinds = recall_by_kind(LEAKS, hit)
+        fps = [sum(s is not None and s >= th for s in scores[k])
+               for k in ("clean", "text", "stdlib")]
+        per = " ".join(f"{a:2d}/{b}" for a, b in kinds.values())
+        print(f"    >= {th:.2f}: {sum(hit):3d}/{len(hit)} [{per}] | {fps[0]:2d}/{len(CLEAN)} | "
+              f"{fps[1]:2d}/{len(CLEAN)} | {fps[2]:3d}/{len(stdlib_prose)}")
+    print(f"    (kinds: {', '.join(KINDS)})")
+
+
+def best_scores(findings: Sequence[Finding], count: int,
+                entries: Sequence[dict[str, Any]] | None) -> list[float | None]:
+    """Per record, the best text score (for a leak: the one naming its own item)."""
+    best: list[float | None] = [None] * count
+    for f in findings:
+        if f.stage != TEXT or f.score is None:
+            continue
+        if entries is not None and (f.benchmark, f.item_id) != (
+                entries[f.record]["benchmark"], entries[f.record]["item"]):
+            continue
+        current = best[f.record]
+        best[f.record] = f.score if current is None else max(current, f.score)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10000,
+                        help="records in the check-sized batch")
+    parser.add_argument("--quality", action="store_true",
+                        help="also print recall / false positives on the corpus")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed figures")
+    parser.add_argument("--floor", type=float, help="override the shortlist floor")
+    parser.add_argument("--cache", type=Path, help="keep caches here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    if args.floor is not None:
+        global DEFAULTS
+        DEFAULTS = replace(DEFAULTS, floor=args.floor)
+    print(f"semantic decontamination bench, python {sys.version.split()[0]}, "
+          f"embeddings {'installed' if embedding.available() else 'not installed'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.cache or Path(tmp)
+        config = default_config()
+        index = cold(lambda: humaneval_tasks() + holdout_tasks(None, config), cache)
+        if not args.no_speed:
+            speed(args, index.items, index, cache)
+            hitting(index, cache)
+        if args.quality:
+            quality(index, cache)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
