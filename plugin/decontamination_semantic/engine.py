@@ -69,7 +69,7 @@ class Settings:
     """
 
     shortlist: int = 5
-    floor: float = 0.15
+    floor: float = 0.2
     semantic_threshold: float = 0.80
     semantic_threshold_prose: float = 0.65
     lexical_threshold: float = 0.55
@@ -343,9 +343,9 @@ class Screen:
     def _text_findings(self, n: int, shortlist: list[Candidate], tried: set[int],
                        has_code: bool) -> list[Finding]:
         """Text at or over a threshold is refused. A record with code gets the higher
-        threshold, and none for an item its response was run against and failed
-        (``tried``): its text describes a nearby but different problem, as the functional
-        stage has shown. A record without code has only its text to go by."""
+        threshold, and none for an item the functional stage settled (``tried``): it
+        refused the response as a solution, or showed a different problem, whatever the
+        text says. A record without code has only its text to go by."""
         s = self.settings
         semantic = s.semantic_threshold if has_code else s.semantic_threshold_prose
         lexical = s.lexical_threshold if has_code else s.lexical_threshold_prose
@@ -369,8 +369,9 @@ class Screen:
     def _functional_findings(self, n: int, record: Mapping[str, Any], functions: list[Any],
                              shortlist: list[Candidate], sweep: bool
                              ) -> tuple[list[Finding], set[int]]:
-        """Findings of the functional stage, and the items the response demonstrably
-        does not solve (run against their tests, no function passed)."""
+        """Findings of the functional stage, and the items it settled: the response was
+        run against their tests and solves them (refused here) or does not (a different
+        problem, whatever its text says)."""
         assert self.functional is not None
         response = record_fields(record)[2]
         pool = range(len(self.index.items)) if sweep else [c.item for c in shortlist]
@@ -383,26 +384,28 @@ class Screen:
                 position[item.key] = i
         run = self.functional.sweep if sweep else self.functional.outcomes
         out = []
-        failed: set[int] = set()
+        settled: set[int] = set()
+        unchecked: list[tuple[Item, str]] = []
         for key, outcome in run(response, targets).items():
             item = self.index.items[position[key]]
-            where = f"benchmark {item.benchmark!r} item {item.item_id!r}"
             if outcome.passed:
+                settled.add(position[key])
                 names = ", ".join(repr(name) for name in outcome.passed)
                 out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
-                                   f"response function {names} passes the tests of {where}: "
+                                   f"response function {names} passes the tests of "
+                                   f"benchmark {item.benchmark!r} item {item.item_id!r}: "
                                    "it is a solution of that item"))
             elif outcome.error:
-                out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
-                                   f"response could not be checked against {where}: "
-                                   f"{outcome.error}"))
+                unchecked.append((item, outcome.error))
             else:
-                failed.add(position[key])
-        return out, failed
-
-
-def _top(scores: dict[int, float], floor: float, k: int) -> list[tuple[float, int]]:
-    return sorted(((c, i) for i, c in scores.items() if c >= floor), reverse=True)[:k]
+                settled.add(position[key])
+        if unchecked:  # fail closed, in one finding: the first item and how many more
+            item, error = unchecked[0]
+            more = f" (and {len(unchecked) - 1} more items)" if len(unchecked) > 1 else ""
+            out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
+                               f"response could not be checked against benchmark "
+                               f"{item.benchmark!r} item {item.item_id!r}{more}: {error}"))
+        return out, settled
 
 
 def _task_claim_response(record: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -109,27 +109,41 @@ tests = {}
 passed = []
 def say(what):
     os.write(out, ("%s %s %s\n" % (NONCE, what, ",".join(passed) or "-")).encode())
+def quiet():
+    # An alarm may be pending, or fire while an interrupted check unwinds (freeing a huge
+    # structure can take seconds): keep disarming until it sticks.
+    while True:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            return
+        except BaseException:
+            continue
 for i, (prompt, test, entry, name) in enumerate(CHECKS):
     say("s %d" % i)
+    ok = False
     try:
-        signal.setitimer(signal.ITIMER_REAL, PER_CHECK, PER_CHECK)
-        mod = {"__name__": "__main__", "__builtins__": __builtins__}
-        exec(code, mod)
-        fn = mod.get(name)
-        if callable(fn):
-            if (prompt, test) not in tests:
-                tests[prompt, test] = (compile(prompt, "prompt.py", "exec"),
-                                       compile(test, "test.py", "exec"))
-            env = {"__name__": "__benchmark__", "__builtins__": __builtins__}
-            exec(tests[prompt, test][0], env)
-            env[entry] = fn
-            exec(tests[prompt, test][1], env)
-            env["check"](fn)
-            passed.append(str(i))
+        try:
+            signal.setitimer(signal.ITIMER_REAL, PER_CHECK, PER_CHECK)
+            mod = {"__name__": "__main__", "__builtins__": __builtins__}
+            exec(code, mod)
+            fn = mod.get(name)
+            if callable(fn):
+                if (prompt, test) not in tests:
+                    tests[prompt, test] = (compile(prompt, "prompt.py", "exec"),
+                                           compile(test, "test.py", "exec"))
+                env = {"__name__": "__benchmark__", "__builtins__": __builtins__}
+                exec(tests[prompt, test][0], env)
+                env[entry] = fn
+                exec(tests[prompt, test][1], env)
+                env["check"](fn)
+                ok = True
+        finally:
+            quiet()
     except BaseException:
-        pass
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        ok = False
+    quiet()
+    if ok:
+        passed.append(str(i))
 say("e -1")
 """
 
@@ -239,23 +253,26 @@ class FunctionalCheck:
             report, result = self._run_once(response, checks)
             if report is None:  # no answer at all: errors, never passes (fail closed)
                 for item, _ in checks:
-                    errors[item.key] = f"the functional check gave no answer ({result})"
+                    errors.setdefault(item.key, f"the functional check gave no answer ({result})")
                 break
             for i in sorted(report.passed):
                 passed[checks[i][0].key].append(checks[i][1])
             if report.ended:
                 break
-            assert report.running is not None
-            stuck = checks[report.running][0]
-            if not isinstance(result, SandboxResult) or not result.timed_out:
+            assert report.running is not None and isinstance(result, SandboxResult)
+            if result.timed_out:
+                # Every check has its own alarm: outliving it means the response defeats
+                # the harness, so the checks left cannot be concluded (fail closed).
+                why = f"a check outlived its {self.per_check_s:g} s alarm ({result.reason})"
+            else:
                 # The process ended in the middle of a check: the response stopped the
-                # harness (os._exit, a signal), so nothing can be concluded (fail closed).
-                reason = result.reason if isinstance(result, SandboxResult) else result
-                errors[stuck.key] = ("the response ended the check's process "
-                                     f"({reason or 'no reason given'})")
-            # A check that hung did not pass (a solution returns in time). Those before
-            # it are settled; the ones after it run again.
-            checks = checks[report.running + 1:]
+                # harness (os._exit, a signal, a limit), so nothing more can be concluded.
+                why = f"the response ended the check's process ({result.reason or 'no reason'})"
+            stuck = checks[report.running][0]
+            errors.setdefault(stuck.key, why)
+            for item, _ in checks[report.running + 1:]:
+                errors.setdefault(item.key, f"not checked: an earlier check failed ({why})")
+            break
         # A function that passed settles the item, whatever became of the others.
         return {item.key: Outcome((), errors[item.key])
                 if item.key in errors and not passed[item.key]
