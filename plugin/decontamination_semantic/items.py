@@ -154,26 +154,19 @@ def text_items(benchmark: str, pairs: Iterable[tuple[str, str]]) -> Iterator[Ite
 
 
 def configured_items(root: Path | None, config: Mapping[str, Any]) -> list[Item]:
-    """Every registered benchmark's items plus the frozen hold-out's.
+    """Every benchmark the n-gram gate checks (registered ones, the frozen hold-out), as
+    items: HumanEval and the hold-out as tasks with tests; a benchmark a plugin registers
+    as ``(item_id, text)`` as text-only items."""
+    # The gate's own list, so both stages check the very same benchmarks (issue 12 gives
+    # decontamination one API; until then this reads the gate's private helper).
+    from convergent.gates.decontamination import _benchmarks
 
-    HumanEval is read as tasks (with tests); a benchmark a plugin registers as
-    ``(item_id, text)`` contributes text-only items.
-    """
-    from convergent.decontamination import registered_benchmarks
-
-    found = registered_benchmarks()
-    wanted = config.get("decontamination", {}).get("benchmarks", [])
-    missing = [name for name in wanted if name not in found]
-    if missing:
-        raise RepoError(f"[decontamination] benchmarks names {', '.join(missing)}, "
-                        "which no installed plugin registers")
     items: list[Item] = []
-    for name, benchmark in found.items():
-        if name == HOLDOUT:
-            continue
-        if name == HUMANEVAL and benchmark.source is not None:
+    for benchmark in _benchmarks(root or Path("."), config):
+        if benchmark.name == HOLDOUT:
+            items.extend(holdout_tasks(root, config))
+        elif benchmark.name == HUMANEVAL and benchmark.source is not None:
             items.extend(humaneval_tasks(benchmark.source))
         else:
-            items.extend(text_items(name, benchmark.load()))
-    items.extend(holdout_tasks(root, config))
+            items.extend(text_items(benchmark.name, benchmark.load()))
     return items
