@@ -17,6 +17,17 @@ nothing pay for a tokenization and a few dictionary lookups only. Entry point::
     findings = screen.screen(records)  # one batch, any size
 
 See :mod:`.engine` for the stages and :class:`.engine.Settings` for the config keys.
+
+Not wired in yet: the gate, emit screening, proposals and the dataset build still call
+the 13-gram index only. Proposed single entry point, once decontamination has one API::
+
+    contaminated(root, config, records, *, build=False) -> list[Finding]
+
+n-gram findings first (the gate's messages, field and span), then this package's; a
+``Finding`` names the record (index in the batch), stage, benchmark, item, field, score
+and message, and callers print ``path:line: decontamination: <message>``. ``build=True``
+(the dataset build, proposals) sweeps every item; a check that cannot run raises (fail
+closed), as the gate does today.
 """
 
 from __future__ import annotations

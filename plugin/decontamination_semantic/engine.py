@@ -73,19 +73,22 @@ class Settings:
     semantic_threshold: float = 0.80
     semantic_threshold_prose: float = 0.65
     lexical_threshold: float = 0.55
-    lexical_threshold_prose: float = 0.55
+    lexical_threshold_prose: float = 0.65
     functional: str = SHORTLIST
     embeddings: str = "auto"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, build: bool = False) -> Settings:
         """The settings of a records repo's config; ``build``: for the dataset build,
-        whose functional mode is ``functional_build`` (default "sweep": every item, once
-        per record, cached), since that is where training data is decided."""
+        where training data is decided, whose ``functional_build`` defaults to "sweep"
+        (every item, one sandbox run per record, cached) and ``embeddings_build`` to
+        "required" (without the model, prose paraphrases go all but unseen)."""
         table = config.get("decontamination", {})
         d = cls()
         key = "functional_build" if build else "functional"
         functional = table.get(key, SWEEP if build else d.functional)
+        embeddings_key = "embeddings_build" if build else "embeddings"
+        embeddings = table.get(embeddings_key, "required" if build else d.embeddings)
         if isinstance(functional, bool):
             functional = SHORTLIST if functional else OFF
         try:
@@ -99,15 +102,14 @@ class Settings:
                                                         d.lexical_threshold)),
                       lexical_threshold_prose=float(table.get(
                           "lexical_threshold_prose", d.lexical_threshold_prose)),
-                      functional=str(functional),
-                      embeddings=str(table.get("embeddings", d.embeddings)))
+                      functional=str(functional), embeddings=str(embeddings))
         except (TypeError, ValueError) as exc:
             raise RepoError(f"{CONFIG_FILE}: [decontamination]: {exc}") from None
         if out.functional not in (SHORTLIST, SWEEP, OFF):
             raise RepoError(f"{CONFIG_FILE}: [decontamination] {key} = "
                             f"{out.functional!r}: use \"shortlist\", \"sweep\" or \"off\"")
         if out.embeddings not in ("auto", "off", "required"):
-            raise RepoError(f"{CONFIG_FILE}: [decontamination] embeddings = "
+            raise RepoError(f"{CONFIG_FILE}: [decontamination] {embeddings_key} = "
                             f"{out.embeddings!r}: use \"auto\", \"off\" or \"required\"")
         if out.shortlist < 1:
             raise RepoError(f"{CONFIG_FILE}: [decontamination] shortlist must be at least 1")
@@ -130,7 +132,6 @@ class Finding:
 @dataclass
 class Candidate:
     item: int  # index into the index's items
-    match: float  # BM25 F (0 for items found by name, code atoms or embedding)
     lexical: float = 0.0  # TF-IDF cosine of the record's text and the item's prompt
     semantic: float | None = None  # embedding cosine, when the model is in use
 
@@ -263,11 +264,10 @@ class Screen:
         claim, task, response, tests = record_fields(record)
         matches = self.index.bm25.matches(tokens("\n".join((claim, task, response, tests))),
                                           self.settings.floor)
-        chosen = {i: f for f, i in matches[:self.settings.shortlist]}
+        chosen = dict.fromkeys(i for _, i in matches[:self.settings.shortlist])
         for name in _DEF_NAME.findall(response):
-            for i in self.index.by_name.get(name, ()):
-                chosen.setdefault(i, 0.0)
-        return [Candidate(i, f) for i, f in chosen.items()]
+            chosen.update(dict.fromkeys(self.index.by_name.get(name, ())))
+        return [Candidate(i) for i in chosen]
 
     def _add_code_neighbours(self, response: str, functions: list[Any] | None,
                              shortlist: list[Candidate]) -> None:
@@ -283,7 +283,7 @@ class Screen:
         for _c, i in ranked:
             item = self.index.items[i]
             if item.runnable and fitting(functions, item):
-                shortlist.append(Candidate(i, 0.0))
+                shortlist.append(Candidate(i))
                 added += 1
                 if added == self.settings.shortlist:
                     break
@@ -336,7 +336,7 @@ class Screen:
                 known = {c.item for c in shortlists[n]}
                 for i in sims[row].argsort()[::-1][:k]:
                     if int(i) not in known:
-                        shortlists[n].append(Candidate(int(i), 0.0))
+                        shortlists[n].append(Candidate(int(i)))
                 for c in shortlists[n]:
                     c.semantic = float(sims[row, c.item])
         for n in hits:

@@ -46,9 +46,12 @@ class Function:
 
 def top_level_functions(code: str) -> list[Function] | None:
     """The module-level functions (and ``name = lambda``) of Python code; None when it
-    does not parse."""
+    does not compile."""
     try:
         tree = ast.parse(code)
+        # The symbol table's checks too (``nonlocal`` with no binding, ...): code that does
+        # not compile solves nothing. Compiling runs none of it.
+        compile(tree, "<response>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     found = []
@@ -252,8 +255,9 @@ class FunctionalCheck:
         while checks:
             report, result = self._run_once(response, checks)
             if report is None:  # no answer at all: errors, never passes (fail closed)
+                why = result.reason if isinstance(result, SandboxResult) else result
                 for item, _ in checks:
-                    errors.setdefault(item.key, f"the functional check gave no answer ({result})")
+                    errors.setdefault(item.key, f"the functional check gave no answer ({why})")
                 break
             for i in sorted(report.passed):
                 passed[checks[i][0].key].append(checks[i][1])
