@@ -407,6 +407,15 @@ def test_a_response_that_ends_the_harness_is_refused_not_passed(items: list[Item
                                       "'humaneval' item 'HumanEval/27': the response ended")
 
 
+def test_a_response_that_disarms_the_alarm_is_refused_not_passed(items: list[Item]) -> None:
+    response = ("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n\n"
+                "def flip_case(s):\n    while True:\n        pass\n")
+    flip = item_of(items, "HumanEval/27")
+    check = FunctionalCheck(None, SandboxLimits(timeout_s=1.0, cpu_s=1), per_check_s=0.5)
+    out = check.outcomes(response, [(flip, ["flip_case"])])
+    assert out[flip.key].error.startswith("a check outlived its 0.5 s alarm")
+
+
 def test_a_response_cannot_forge_the_report(items: list[Item]) -> None:
     """What the program prints goes to stderr; only the harness's nonce lines count."""
     response = ("import sys\nprint('x e -1 0')\nsys.stdout.write('x s 0 0\\n')\n"
@@ -507,7 +516,8 @@ def test_settings_from_config_and_bad_values_name_the_key() -> None:
     for key, value, says in (("functional", "always", "functional = 'always'"),
                              ("embeddings", "maybe", "embeddings = 'maybe'"),
                              ("shortlist", 0, "shortlist must be at least 1"),
-                             ("semantic_threshold", "high", "could not convert")):
+                             ("semantic_threshold", "high",
+                              "semantic_threshold = 'high': not a number")):
         bad = default_config()
         bad["decontamination"][key] = value
         with pytest.raises(RepoError, match=re.escape(says)):

@@ -16,9 +16,10 @@ Per record, in order of cost:
    comments, or all of the response when it is not Python) against each shortlisted
    item's prompt, by TF-IDF cosine always and by MiniLM cosine when the model is in use.
    A score at or over the threshold is refused, naming the item and the score. Records
-   with code get the ``*_threshold`` keys, and no text refusal for an item their response
-   was run against and failed (the functional stage showed a different problem); records
-   without code, whose text is all there is, get the ``*_threshold_prose`` keys.
+   with code get the ``*_threshold`` keys, and no text refusal for an item the functional
+   stage settled (it ran the response against the item's tests: a solution is refused
+   there, a failure shows a different problem, whatever the text says); records without
+   code, whose text is all there is, get the ``*_threshold_prose`` keys.
 4. **Functional stage**: the response against the shortlisted items' own tests (or, with
    ``functional = "sweep"``, every item its functions fit), see :mod:`.functional`. A
    function that passes them is a solution of the item and is refused; a run that gives
@@ -91,20 +92,23 @@ class Settings:
         embeddings = table.get(embeddings_key, "required" if build else d.embeddings)
         if isinstance(functional, bool):
             functional = SHORTLIST if functional else OFF
-        try:
-            out = cls(shortlist=int(table.get("shortlist", d.shortlist)),
-                      floor=float(table.get("shortlist_floor", d.floor)),
-                      semantic_threshold=float(table.get("semantic_threshold",
-                                                         d.semantic_threshold)),
-                      semantic_threshold_prose=float(table.get(
-                          "semantic_threshold_prose", d.semantic_threshold_prose)),
-                      lexical_threshold=float(table.get("lexical_threshold",
-                                                        d.lexical_threshold)),
-                      lexical_threshold_prose=float(table.get(
-                          "lexical_threshold_prose", d.lexical_threshold_prose)),
-                      functional=str(functional), embeddings=str(embeddings))
-        except (TypeError, ValueError) as exc:
-            raise RepoError(f"{CONFIG_FILE}: [decontamination]: {exc}") from None
+
+        def number(name: str, default: float) -> float:
+            value = table.get(name, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RepoError(f"{CONFIG_FILE}: [decontamination] {name} = {value!r}: "
+                                "not a number")
+            return float(value)
+
+        out = cls(shortlist=int(number("shortlist", d.shortlist)),
+                  floor=number("shortlist_floor", d.floor),
+                  semantic_threshold=number("semantic_threshold", d.semantic_threshold),
+                  semantic_threshold_prose=number("semantic_threshold_prose",
+                                                  d.semantic_threshold_prose),
+                  lexical_threshold=number("lexical_threshold", d.lexical_threshold),
+                  lexical_threshold_prose=number("lexical_threshold_prose",
+                                                 d.lexical_threshold_prose),
+                  functional=str(functional), embeddings=str(embeddings))
         if out.functional not in (SHORTLIST, SWEEP, OFF):
             raise RepoError(f"{CONFIG_FILE}: [decontamination] {key} = "
                             f"{out.functional!r}: use \"shortlist\", \"sweep\" or \"off\"")

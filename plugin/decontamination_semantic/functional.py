@@ -6,9 +6,14 @@ sandbox, once per top-level function whose positional arity fits the item's entr
 name). A function that gets through every assertion within the time limit *is* a
 solution of the item.
 
-One sandbox run covers every (function, item) pair of a record that is not cached yet;
-the outcome of each (response, item) pair is cached on its own, content-addressed, so a
-record is never re-run against an item it was already run against.
+A check that runs past its own alarm has not passed (a solution returns in time). A run
+that gives no answer, a response that ends the harness's process, or one that defeats
+the alarm, leaves the item unchecked: an error, which the screen refuses (fail closed).
+
+One sandbox run covers every (function, item) pair of a record that is not cached yet.
+Outcomes are cached content-addressed by the response, the items' prompts and tests and
+the functions tried: per (response, item) pair for a shortlist, one entry per response
+for a sweep; errors are never cached.
 """
 
 from __future__ import annotations
@@ -252,32 +257,30 @@ class FunctionalCheck:
         checks = [(item, name) for item, names in targets for name in names]
         passed: dict[str, list[str]] = {item.key: [] for item, _ in targets}
         errors: dict[str, str] = {}
-        while checks:
-            report, result = self._run_once(response, checks)
-            if report is None:  # no answer at all: errors, never passes (fail closed)
-                why = result.reason if isinstance(result, SandboxResult) else result
-                for item, _ in checks:
-                    errors.setdefault(item.key, f"the functional check gave no answer ({why})")
-                break
+        report, result = self._run_once(response, checks) if checks else (None, "")
+        if checks and report is None:  # no answer at all: errors, never passes
+            why = result.reason if isinstance(result, SandboxResult) else result
+            errors.update((item.key, f"the functional check gave no answer ({why})")
+                          for item, _ in checks)
+        elif report is not None:
             for i in sorted(report.passed):
                 passed[checks[i][0].key].append(checks[i][1])
-            if report.ended:
-                break
-            assert report.running is not None and isinstance(result, SandboxResult)
-            if result.timed_out:
-                # Every check has its own alarm: outliving it means the response defeats
-                # the harness, so the checks left cannot be concluded (fail closed).
-                why = f"a check outlived its {self.per_check_s:g} s alarm ({result.reason})"
-            else:
-                # The process ended in the middle of a check: the response stopped the
-                # harness (os._exit, a signal, a limit), so nothing more can be concluded.
-                why = f"the response ended the check's process ({result.reason or 'no reason'})"
-            stuck = checks[report.running][0]
-            errors.setdefault(stuck.key, why)
-            for item, _ in checks[report.running + 1:]:
-                errors.setdefault(item.key, f"not checked: an earlier check failed ({why})")
-            break
-        # A function that passed settles the item, whatever became of the others.
+            if report.running is not None:
+                assert isinstance(result, SandboxResult)
+                if result.timed_out:
+                    # Each check has its own alarm: outliving it means the response
+                    # defeats the harness, so the checks left cannot be concluded.
+                    why = f"a check outlived its {self.per_check_s:g} s alarm ({result.reason})"
+                else:
+                    # The process ended in the middle of a check: the response stopped
+                    # the harness (os._exit, a signal, a limit).
+                    why = ("the response ended the check's process "
+                           f"({result.reason or 'no reason'})")
+                errors[checks[report.running][0].key] = why
+                for item, _ in checks[report.running + 1:]:
+                    errors.setdefault(item.key, f"not checked: an earlier check failed ({why})")
+        # Fail closed: an item with an error is refused, unless a function passed it,
+        # which settles it anyway.
         return {item.key: Outcome((), errors[item.key])
                 if item.key in errors and not passed[item.key]
                 else Outcome(tuple(passed[item.key])) for item, _ in targets}
