@@ -165,6 +165,10 @@ def _tname(obj: Any) -> str:
         return "object"
 
 
+class _Dishonest(Exception):  # noqa: N818 - a verdict, not an error
+    """Raised inside the guard's checks; never reaches the program."""
+
+
 def _a(value: Any) -> str:
     """``value`` named by its type, for messages."""
     return f"a value of type {_tname(value)}"
@@ -315,15 +319,17 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         cached = kinds.get((id(kind), names))
         if cached is not None and cached[0] is kind:
             return cached[1]
-        answer = False
+        answer, resolved = False, set()
         for klass in _type_mro(kind):
             namespace = _type_dict(klass)
             for name in names:
-                if name not in namespace:
+                if name in resolved or name not in namespace:
                     continue
+                resolved.add(name)  # the first class in the MRO that defines it decides
                 method = namespace[name]
-                if type(method) in (WrapperDescriptorType, MethodDescriptorType):
-                    continue
+                if method is None or type(method) in (WrapperDescriptorType,
+                                                      MethodDescriptorType):
+                    continue  # a C slot, or ``__hash__ = None`` (unhashable)
                 if type(method) is FunctionType and _stdlib_code(code_of(method), stdlib):
                     continue
                 answer = True
@@ -334,12 +340,13 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         """Collect the classes in ``value`` whose comparisons are the program's, and their
         instances (to probe)."""
         stack, seen, budget = [value], set(), WALK_BUDGET
-        deque = _dict_get(modules, "_collections")
-        deque = getattr(deque, "deque", None) if isinstance(deque, ModuleType) else None
+        collections = _dict_get(modules, "_collections")
+        deque = _dict_get(_module_dict(collections), "deque") if isinstance(
+            collections, ModuleType) else None
         while stack:
             budget -= 1
             if budget < 0:
-                raise ValueError("a compared value is too large to check (more than "
+                raise _Dishonest(f"a compared value is too large to check (more than "
                                  f"{WALK_BUDGET} parts)")
             item = stack.pop()
             kind = type(item)
@@ -360,6 +367,9 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             elif deque is not None and isinstance(item, deque):
                 stack.extend(deque.__iter__(item))
             if programs(kind, COMPARISON_METHODS):
+                if protected(kind):
+                    raise _Dishonest(f"the standard library's {_type_qualname(kind)} compares "
+                                     "through the program's code (it was patched)")
                 program.add(id(kind))
                 suspects.append(item)
                 try:
@@ -409,6 +419,8 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                     return False, reason
             if custom_container and contains_anything(right):
                 return False, f"{_a(right)} says it contains an unrelated object"
+        except _Dishonest as exc:
+            return False, str(exc)
         except BaseException as exc:  # a value that breaks the check fails it
             return False, f"checking the compared values raised {_describe(exc)[1]}"
         result = OPERATORS[op](left, right)
@@ -453,6 +465,10 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             if base is not None and programs(kind, BEHAVIOUR_METHODS):
                 return (f"{_a(item)} is a {_type_name(base)} whose class overrides "
                         f"{_type_name(base)} behaviour with the program's own code")
+            if _type_flags(kind) & HEAP_TYPE and protected(kind) and programs(
+                    kind, BEHAVIOUR_METHODS):
+                return (f"the standard library's {_type_qualname(kind)} behaves through the "
+                        "program's code (it was patched)")
             if base is dict:
                 stack.extend(dict.keys(item))
                 stack.extend(dict.values(item))
@@ -491,7 +507,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         if id(code) not in tests_codes:
             refuse("raised a harness event (convergent.compare) outside the tests")
         op, lineno, box, left, right = args
-        if op not in OPERATORS or type(box) is not list:
+        if op not in COMPARE_OPS or type(box) is not list:
             refuse("raised a malformed harness event")
         result, dishonest = judge_compare(op, left, right)
         if dishonest is not None:
@@ -608,7 +624,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                 FRAME_READERS:
             return
         if not _stdlib_code(code, stdlib):
-            refuse(f"inspected the call stack ({what})")
+            refuse(what)
         raise ValueError("frame inspection is refused during verification")
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
@@ -633,11 +649,11 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         elif event in INTROSPECTION_EVENTS:
             refuse(f"{INTROSPECTION_EVENTS[event]} ({event})")
         elif event == "sys._getframe":
-            on_frame(caller(), "sys._getframe")
+            on_frame(caller(), "inspected the call stack (sys._getframe)")
         elif event == "object.__getattr__":
             obj, name = args
             if name in FRAME_ATTRS:
-                on_frame(caller(), f"{_tname(obj)}.{name}")
+                on_frame(caller(), f"inspected a frame ({_tname(obj)}.{name})")
             elif name == "__code__" and isinstance(obj, FunctionType) and \
                     id(code_of(obj)) in tests_codes:
                 refuse("read the code of the tests (__code__)")
@@ -704,10 +720,18 @@ def _exec(code: CodeType | None, namespace: dict[str, Any]) -> tuple[str, str] |
     return None
 
 
-def _snapshot(modules: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any],
-                                                                          str, Any]]]:
-    """Builtins as they are, and every function or class bound in a loaded module."""
-    bound = []
+Bound = list[tuple[str, Any, str, Any]]
+# The class attributes whose replacement changes behaviour (data attributes such as caches
+# and flags change legitimately).
+METHODISH = (FunctionType, BuiltinFunctionType, classmethod, staticmethod, property,
+             WrapperDescriptorType, MethodDescriptorType)
+
+
+def _snapshot(modules: dict[str, Any]) -> tuple[dict[str, Any], Bound]:
+    """Builtins as they are, every function or class bound in a loaded module, and every
+    attribute of the (patchable) classes those modules define: (where, namespace, key,
+    value), the namespace a module dict or a class (its ``__dict__`` is read at the end)."""
+    bound: Bound = []
     for name, module in list(modules.items()):
         if not isinstance(module, ModuleType):
             continue
@@ -715,6 +739,11 @@ def _snapshot(modules: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
         for key, value in list(namespace.items()):
             if isinstance(value, FunctionType | BuiltinFunctionType | type | MethodType):
                 bound.append((name, namespace, key, value))
+            if isinstance(value, type) and _type_flags(value) & HEAP_TYPE and _type_dict(
+                    value).get("__module__") == name:
+                where = f"{name}.{_type_qualname(value)}"
+                bound.extend((where, value, k, v) for k, v in _type_dict(value).items()
+                             if isinstance(v, METHODISH))
     return dict(_builtins_module.__dict__), bound
 
 
@@ -722,7 +751,7 @@ SYS_HOOKS = ("excepthook", "unraisablehook", "displayhook", "breakpointhook", "m
              "meta_path", "path_hooks")
 
 
-def _tampered(builtins_before: dict[str, Any], bound: list[tuple[str, dict[str, Any], str, Any]],
+def _tampered(builtins_before: dict[str, Any], bound: Bound,
               sys_before: dict[str, Any], meta_before: list[Any],
               arm_modules: dict[str, ModuleType], modules: dict[str, Any],
               tests_ns: dict[str, Any], defined: dict[str, Any] | None) -> str | None:
@@ -745,7 +774,8 @@ def _tampered(builtins_before: dict[str, Any], bound: list[tuple[str, dict[str, 
         if _dict_get(modules, name, missing) is not module:
             return f"replaced sys.modules[{name!r}]"
     for name, namespace, key, value in bound:
-        if _dict_get(namespace, key, missing) is not value:
+        now_ns = namespace if type(namespace) is dict else _type_dict(namespace)
+        if now_ns.get(key, missing) is not value:
             return f"changed {name}.{key}"
     if defined is not None:
         for key, value in defined.items():
