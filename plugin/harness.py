@@ -31,8 +31,6 @@ import ast
 import functools
 import hashlib
 import hmac
-import importlib.machinery
-import importlib.util
 import json
 import keyword
 import marshal
@@ -61,6 +59,14 @@ RUNTIME_SOURCE = Path(runtime.__file__).read_text("utf-8")
 # Any change to how cases are prepared, run or judged makes a new version (cache keys).
 HARNESS_VERSION = hashlib.sha256(
     RUNTIME_SOURCE.encode("utf-8") + Path(__file__).read_bytes()).hexdigest()[:16]
+# The sandbox's main program: it runs the runtime, compiled once here (a main script gets
+# no .pyc, and compiling the runtime at every start would cost more than running it).
+BOOTSTRAP = """\
+import marshal, sys
+with open(sys.argv[4], "rb") as runtime:
+    code = marshal.loads(runtime.read())
+exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
+"""
 REPORT_MAX_BYTES = 65536
 NO_ISOLATION = (f"no isolation: {{note}}; execution is not verified without it (set "
                 f"[sandbox] allow_unisolated = true in {CONFIG_FILE} to accept rlimits-only "
@@ -253,19 +259,8 @@ def prepare(case: ExecutionCase) -> bytes:
 
 
 @functools.lru_cache(maxsize=1)
-def blanked_modules() -> tuple[str, ...]:
-    """The extension-module files of the denied modules, to blank in the sandbox."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    paths = []
-    for name in sorted(runtime.DENIED_MODULES):
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        origin = spec.origin if spec is not None else None
-        if origin and origin.endswith(suffixes) and os.path.isfile(origin):
-            paths.append(os.path.realpath(origin))
-    return tuple(paths)
+def compiled_runtime() -> bytes:
+    return marshal.dumps(compile(RUNTIME_SOURCE, "<harness>", "exec", dont_inherit=True))
 
 
 def run_case(case: ExecutionCase, limits: SandboxLimits, iso: Isolation) -> Outcome:
@@ -281,9 +276,10 @@ def run_case(case: ExecutionCase, limits: SandboxLimits, iso: Isolation) -> Outc
         os.write(nonce_w, key.hex().encode("ascii"))
         os.close(nonce_w)
         nonce_w = -1
-        spec = RunSpec(files={"payload": payload}, pass_fds=(nonce_r, report_w),
-                       args=(str(nonce_r), str(report_w), "payload"), blank=blanked_modules())
-        result = run_python(RUNTIME_SOURCE, limits=limits, spec=spec, iso=iso)
+        spec = RunSpec(files={"payload": payload, "harness": compiled_runtime()},
+                       pass_fds=(nonce_r, report_w),
+                       args=(str(nonce_r), str(report_w), "payload", "harness"))
+        result = run_python(BOOTSTRAP, limits=limits, spec=spec, iso=iso)
         os.close(report_w)
         report_w = -1
         report = _drain(report_r)

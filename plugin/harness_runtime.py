@@ -3,9 +3,10 @@
 :mod:`convergent.harness` sends this file into the sandbox as the main program, beside the
 program to check (compiled code objects, see :func:`convergent.harness.prepare`)::
 
-    python -I -S main.py NONCE_FD REPORT_FD PAYLOAD
+    python -I -S main.py NONCE_FD REPORT_FD PAYLOAD HARNESS
 
-The host imports it only for its constants; it runs as ``__main__`` only in the sandbox.
+where ``main.py`` only runs HARNESS, this file compiled by the host. The host imports it
+only for its constants; it runs as ``__main__`` only in the sandbox.
 
 Who can forge what. The response and the tests (both emitter-supplied, both untrusted) run
 in this process, in a worker thread. The verdict is a report that the *guard* writes to
@@ -49,7 +50,13 @@ from types import (  # noqa: E402
     ModuleType,
     WrapperDescriptorType,
 )
-from typing import Any, cast  # noqa: E402
+
+# No typing at run time: importing it costs tens of milliseconds per verification.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Bound = list[tuple[str, Any, str, Any]]
 
 PROTOCOL = 1
 PLACEHOLDER = "\0convergent.audit"  # replaced by sys.audit in the tests' code constants
@@ -60,8 +67,8 @@ EVENT_RETURN = "convergent.return"
 COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=", "is", "is not", "in", "not in")
 PHASES = ("armed", "null", "null_done", "response", "response_done", "tests", "tests_done",
           "finish")
-# Modules whose import is refused during the run, and (by the host) blanked in the sandbox:
-# raw memory and interpreter internals, and a process spawner that raises no audit event.
+# Modules whose import is refused during the run: raw memory and interpreter internals,
+# and a process spawner that raises no audit event.
 DENIED_MODULES = frozenset({
     "ctypes", "_ctypes", "_ctypes_test", "_testcapi", "_testinternalcapi", "_testbuffer",
     "_testclinic", "_testimportmultiple", "_testmultiphase", "_xxsubinterpreters",
@@ -123,6 +130,38 @@ BEHAVIOUR_METHODS = (*COMPARISON_METHODS, *TRUTH_METHODS, *CONTAINER_METHODS, "_
                                                   "mod", "pow", "divmod", "matmul", "and",
                                                   "or", "xor", "lshift", "rshift")
                        for p in ("", "r", "i")))
+# How extension modules are created during the run: the originals of ``_imp``'s
+# constructors live only in the suspended frame of ``keeper`` (reachable through
+# ``gi_frame``, which the guard refuses); ``guarded`` replaces them in ``_imp``. Only
+# standard-library extension files load (a program could write its own .so), never a
+# denied module, and no loaded module is created twice (a fresh ``_imp`` would bring the
+# unguarded originals back).
+KEEPER_SOURCE = """\
+def make(original, refuse, namespace, lock):
+    def keeper():
+        answer = None
+        while True:
+            name, origin, file = yield answer
+            why = refuse(name, origin)
+            if why is not None:
+                answer = (False, ImportError(why))
+                continue
+            try:
+                spec = namespace(name=name, origin=origin)
+                answer = (True, original(spec) if file is None else original(spec, file))
+            except BaseException as exc:
+                answer = (False, exc)
+    gen = keeper()
+    next(gen)
+    def guarded(spec, file=None):
+        name, origin = spec.name, getattr(spec, "origin", None)
+        with lock:
+            ok, value = gen.send((name, origin, file))
+        if ok:
+            return value
+        raise value
+    return guarded
+"""
 # The wrapper around each function of the response that the tests call: the guard vets
 # what it returns (compiled before the run; its code authenticates the event).
 WRAPPER_SOURCE = """\
@@ -140,7 +179,7 @@ _type_mro = type.__dict__["__mro__"].__get__
 _type_name = type.__dict__["__name__"].__get__
 _type_qualname = type.__dict__["__qualname__"].__get__
 _code_of = FunctionType.__dict__["__code__"].__get__
-_module_dict: Any = cast(Any, ModuleType).__dict__["__dict__"].__get__
+_module_dict = vars(ModuleType)["__dict__"].__get__
 _type_flags = type.__dict__["__flags__"].__get__
 HEAP_TYPE = 1 << 9
 _exc_args = BaseException.__dict__["args"].__get__
@@ -252,8 +291,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                              "asserts": 0, "tests_failure": None}
     last_compare: dict[int, tuple[int, Any, Any]] = {}
     kinds: dict[tuple[int, tuple[str, ...]], tuple[type, bool]] = {}
-    arm_types = {id(v): v for m in arm_modules.values() for v in list(m.__dict__.values())
-                 if isinstance(v, type)}
+    arm_types: dict[int, type] = {}  # the classes loaded when the guard arms
 
     def finish(passed: bool, reason: str) -> None:
         """Write the one report of this run and end the process."""
@@ -547,6 +585,8 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             finish(False, f"the harness protocol was broken (phase {name!r} out of order)")
         state["phase"] += 1
         if name == "armed":
+            arm_types.update((id(v), v) for m in arm_modules.values()
+                             for v in list(m.__dict__.values()) if isinstance(v, type))
             state["armed"] = True
         elif name == "null_done" and detail is None and not state["null_failed"]:
             finish(False, ASSERT_NOTHING_NULL)
@@ -583,8 +623,8 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             return None
         if write and not _within(absolute, (workdir,)):
             refuse(f"wrote outside its work dir ({what} {absolute})")
-        if write and absolute.endswith(".pyc"):
-            refuse(f"wrote compiled bytecode ({absolute})")
+        if write and absolute.endswith((".pyc", ".so")):
+            refuse(f"wrote compiled code ({absolute})")
         if not write and not _within(absolute, read_roots):
             refuse(f"read outside its sandbox ({what} {absolute})")
         return absolute
@@ -641,6 +681,9 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                 return on_return(code, args)
             return on_assert(code, args) if event == EVENT_ASSERT else on_phase(code, args)
         if not state["armed"]:
+            if event == "import" and type(args[0]) is str and (
+                    args[0] in DENIED_MODULES or args[0].split(".")[0] in DENIED_MODULES):
+                raise ImportError(f"{args[0]} may not be loaded during verification")
             return
         if event.startswith("ctypes."):
             refuse(f"used ctypes ({event})")
@@ -667,7 +710,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             if type(filename) is bytes:
                 filename = filename.decode("utf-8", "surrogateescape")
             if type(filename) is str and (filename.startswith(stdlib) or filename.startswith(
-                    "<frozen") or filename in ("<tests>", "<response>")):
+                    "<frozen") or filename in ("<tests>", "<response>", "<harness>")):
                 refuse(f"compiled code under a borrowed file name ({filename})")
         elif event == "import":
             on_import(args[0])
@@ -720,7 +763,6 @@ def _exec(code: CodeType | None, namespace: dict[str, Any]) -> tuple[str, str] |
     return None
 
 
-Bound = list[tuple[str, Any, str, Any]]
 # The class attributes whose replacement changes behaviour (data attributes such as caches
 # and flags change legitimately).
 METHODISH = (FunctionType, BuiltinFunctionType, classmethod, staticmethod, property,
@@ -841,6 +883,37 @@ def _worker(work: tuple[Any, ...]) -> None:
         _exit(EXIT_NO_REPORT)
 
 
+def _guard_imp(modules: dict[str, Any]) -> None:
+    """Replace ``_imp``'s module constructors with guarded ones (see KEEPER_SOURCE)."""
+    import _imp
+    from types import SimpleNamespace
+
+    stdlib = sys._stdlib_dir + "/"  # type: ignore[attr-defined]
+    loaded = frozenset(modules)
+
+    def refuse(name: Any, origin: Any, builtin: bool) -> str | None:
+        if type(name) is not str:
+            return "a module name must be a str"
+        if name.rpartition(".")[2] in DENIED_MODULES or name.split(".")[0] in DENIED_MODULES:
+            return f"{name} may not be loaded during verification"
+        if name in loaded or name in modules:
+            return f"{name} is loaded already and may not be created again"
+        if not builtin and not (type(origin) is str and (_normalize(origin, "/") or "")
+                                .startswith(stdlib)):
+            return f"only the standard library's extension modules load ({origin!r})"
+        return None
+
+    namespace: dict[str, Any] = {"__builtins__": {
+        "getattr": getattr, "next": next, "ImportError": ImportError,
+        "BaseException": BaseException}}
+    exec(compile(KEEPER_SOURCE, "<harness>", "exec"), namespace)
+    make = namespace["make"]
+    _imp.create_dynamic = make(_imp.create_dynamic, lambda n, o: refuse(n, o, False),
+                               SimpleNamespace, _thread.allocate_lock())
+    _imp.create_builtin = make(_imp.create_builtin, lambda n, o: refuse(n, o, True),
+                               SimpleNamespace, _thread.allocate_lock())
+
+
 def _main() -> None:
     nonce_fd, report_fd, payload_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     chunks = []
@@ -857,33 +930,33 @@ def _main() -> None:
     tests_codes: dict[int, CodeType] = {}
     tests = _inject(tests, tests_codes)
     call = _inject(call, tests_codes) if call is not None else None
-    for name in preimports:
-        if name.split(".")[0] not in DENIED_MODULES:
-            try:
-                __import__(name)
-            except BaseException:  # the program will see the error
-                continue
-    modules = sys.modules
-    # __main__ is the worker's to replace (the response runs as __main__).
-    arm_modules = {name: m for name, m in modules.items()
-                   if isinstance(m, ModuleType) and name != "__main__"}
-    builtins_before, bound = _snapshot(modules)
-    sys_before = {name: getattr(sys, name) for name in SYS_HOOKS}
-    meta_before = list(sys.meta_path)
-    guard = _make_guard(key, report_fd, os.getcwd(), _worker.__code__, tests_codes,
-                        arm_modules, modules)
-    del key
-    sys.addaudithook(guard)
-    del guard
     wrapper_code = compile(WRAPPER_SOURCE, "<tests>", "exec")
     _codes(wrapper_code, tests_codes)
     wrapper_ns: dict[str, Any] = {"__builtins__": {}}
     exec(wrapper_code, wrapper_ns)
+    modules = sys.modules
+    arm_modules: dict[str, ModuleType] = {}  # filled below, before the guard arms
+    guard = _make_guard(key, report_fd, os.getcwd(), _worker.__code__, tests_codes,
+                        arm_modules, modules)
+    del key
+    sys.addaudithook(guard)  # from here on, a denied module never loads
+    del guard
+    for name in preimports:
+        try:
+            __import__(name)
+        except BaseException:  # the program will see the error
+            continue
+    _guard_imp(modules)
+    # __main__ is the worker's to replace (the response runs as __main__).
+    arm_modules.update((name, m) for name, m in modules.items()
+                       if isinstance(m, ModuleType) and name != "__main__")
+    builtins_before, bound = _snapshot(modules)
+    sys_before = {name: getattr(sys, name) for name in SYS_HOOKS}
+    meta_before = list(sys.meta_path)
     work = (response, tests, call, tuple(null_names), builtins_before, bound, sys_before,
             meta_before, arm_modules, modules, wrapper_ns["wrap"])
     # The untrusted code runs in a worker thread: signal handlers (which would receive this
     # thread's frames) can only be installed from the main thread, which only waits here.
-    main_self = sys.modules[__name__]
     lock = _thread.allocate_lock()
     lock.acquire()
     _thread.start_new_thread(_worker, (work,))
@@ -891,7 +964,6 @@ def _main() -> None:
     try:
         lock.acquire()
     finally:
-        del main_self
         _exit(EXIT_NO_REPORT)
 
 

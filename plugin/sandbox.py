@@ -8,9 +8,8 @@ When bubblewrap (``bwrap``) works here, the run is also cut off from the network
 from the file system: new user/pid/net/ipc/uts namespaces, a read-only root holding only
 ``/usr``, the ``/lib*`` dirs and the interpreter's prefix (no ``/proc``), and one size-capped
 tmpfs, ``/work``, as the only writable place. The records repo, the home dir and the
-caller's cwd are never mounted; extension modules a run must not load can be blanked.
-Without bwrap only the rlimits apply, and :func:`isolation` says so (a
-:class:`SandboxWarning` is issued once per process).
+caller's cwd are never mounted. Without bwrap only the rlimits apply, and :func:`isolation`
+says so (a :class:`SandboxWarning` is issued once per process).
 
 Fork bombs: ``RLIMIT_NPROC`` is set inside the sandbox's own user namespace, where it
 counts only that sandbox's processes; killing bwrap tears down its pid namespace and every
@@ -192,14 +191,11 @@ def _bwrap_command(limits: SandboxLimits, file_fds: Mapping[str, int], userns_fd
     files: list[str] = []
     for name, fd in file_fds.items():
         files += ["--file", str(fd), f"{SANDBOX_WORKDIR}/{name}"]
-    blanks: list[str] = []
-    for path in spec.blank:
-        blanks += ["--ro-bind", os.devnull, path]
     return [
         shutil.which(BWRAP) or BWRAP,
         *_namespace_args(userns_fd), "--die-with-parent", "--new-session",
         "--info-fd", str(info_fd),
-        *_bind_args(), *blanks,
+        *_bind_args(),
         "--dev", "/dev",
         # The only writable place; world-writable since the program may run as nobody.
         "--perms", "1777", "--size", str(limits.max_file_mb * 1024 * 1024),
@@ -269,13 +265,11 @@ def _launch(limits: SandboxLimits, main: str, become: int = -1,
 @dataclass(frozen=True)
 class RunSpec:
     """What a run gets besides its program: files beside ``main.py`` in its work dir, its
-    command-line arguments, fds it inherits (same numbers inside), and paths (extension
-    modules) to blank out with an empty file (bwrap only)."""
+    command-line arguments, and fds it inherits (same numbers inside)."""
 
     files: Mapping[str, bytes] = field(default_factory=dict)
     args: Sequence[str] = ()
     pass_fds: Sequence[int] = ()
-    blank: Sequence[str] = ()
 
 
 def run_python(program: str, *, limits: SandboxLimits, spec: RunSpec | None = None,
