@@ -205,7 +205,10 @@ def _tname(obj: Any) -> str:
 
 
 class _Dishonest(Exception):  # noqa: N818 - a verdict, not an error
-    """Raised inside the guard's checks; never reaches the program."""
+    """Raised inside the guard's checks; never reaches the program. (The runtime defines
+    no class with methods: ``object.__subclasses__()`` would hand out their functions, and
+    with them this module's globals.)"""
+
 
 
 def _a(value: Any) -> str:
@@ -296,16 +299,16 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
     def finish(passed: bool, reason: str) -> None:
         """Write the one report of this run and end the process."""
         finishing.acquire()  # a second finisher waits here until the first one exits
-        for stream in (stdout, stderr):
-            try:  # noqa: SIM105 - contextlib is Python code the program could patch
-                stream.flush()
-            except BaseException:
-                pass
-        clean = reason.replace("\r", " ").replace("\n", " ").replace("\t", " ")[:600]
-        body = f"{1 if passed else 0}\t{state['asserts']}\t{clean}".encode(
-            "utf-8", "backslashreplace")
-        mac = _blake2.blake2b(body, key=key, digest_size=32).hexdigest().encode()
-        try:
+        try:  # whatever fails in here, the process ends: without a report, unverified
+            for stream in (stdout, stderr):
+                try:  # noqa: SIM105 - contextlib is Python code the program could patch
+                    stream.flush()
+                except BaseException:
+                    pass
+            clean = reason.replace("\r", " ").replace("\n", " ").replace("\t", " ")[:600]
+            body = f"{1 if passed else 0}\t{state['asserts']}\t{clean}".encode(
+                "utf-8", "backslashreplace")
+            mac = _blake2.blake2b(body, key=key, digest_size=32).hexdigest().encode()
             _write(report_fd, body + b"\n" + mac + b"\n")
         finally:
             _exit(0)
@@ -435,15 +438,25 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                         "does not compare honestly")
         return None
 
-    def judge_compare(op: str, left: Any, right: Any) -> tuple[bool, str | None]:
-        """The comparison's result and, when its values are not honest, why. The
-        comparison's own exceptions are the tests' (they propagate)."""
-        if op == "is":
-            return left is right, None
-        if op == "is not":
-            return left is not right, None
-        if type(left) in SCALARS and type(right) in SCALARS:
+    def compare(op: str, left: Any, right: Any) -> tuple[Any, BaseException | None]:
+        """The comparison itself; what it raises is the tests' own exception (returned, to
+        be raised once the guard is done)."""
+        try:
             return OPERATORS[op](left, right), None
+        except BaseException as exc:
+            return None, exc
+
+    def judge_compare(op: str, left: Any, right: Any
+                      ) -> tuple[Any, str | None, BaseException | None]:
+        """The comparison's result, why its values are not honest (or None), and what the
+        comparison itself raised (or None)."""
+        if op == "is":
+            return left is right, None, None
+        if op == "is not":
+            return left is not right, None, None
+        if type(left) in SCALARS and type(right) in SCALARS:
+            result, raised = compare(op, left, right)
+            return result, None, raised
         membership = op in ("in", "not in")
         sides: tuple[set[int], set[int]] = (set(), set())
         try:
@@ -454,24 +467,26 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             for item in suspects[:64]:
                 reason = probe(item, "==" if membership else op)
                 if reason is not None:
-                    return False, reason
+                    return False, reason, None
             if custom_container and contains_anything(right):
-                return False, f"{_a(right)} says it contains an unrelated object"
+                return False, f"{_a(right)} says it contains an unrelated object", None
         except _Dishonest as exc:
-            return False, str(exc)
+            return False, str(exc), None
         except BaseException as exc:  # a value that breaks the check fails it
-            return False, f"checking the compared values raised {_describe(exc)[1]}"
-        result = OPERATORS[op](left, right)
+            return False, f"checking the compared values raised {_describe(exc)[1]}", None
+        result, raised = compare(op, left, right)
+        if raised is not None:
+            return None, None, raised
         if type(result) is not bool:
-            return False, f"the comparison {op} returned {_a(result)}, not a bool"
+            return False, f"the comparison {op} returned {_a(result)}, not a bool", None
         related = result is (op not in ("!=", "not in"))
         if related and not custom_container and sides[0] != sides[1]:
             odd = next(iter(sides[0] ^ sides[1]))
             item = next((s for s in suspects if id(type(s)) == odd), None)
             return False, (f"{_a(item)} matches a value of another type through the program's "
                            "own comparison code (compared values must be builtin, "
-                           "standard-library, or of the same class)")
-        return result, None
+                           "standard-library, or of the same class)"), None
+        return result, None, None
 
     def contains_anything(container: Any) -> bool:
         try:
@@ -541,19 +556,22 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
                            "__bool__/__len__ (assert a comparison instead)")
         return bool(value), None
 
-    def on_compare(code: CodeType, args: tuple[Any, ...]) -> None:
+    def on_compare(code: CodeType, args: tuple[Any, ...]) -> BaseException | None:
         if id(code) not in tests_codes:
             refuse("raised a harness event (convergent.compare) outside the tests")
         op, lineno, box, left, right = args
         if op not in COMPARE_OPS or type(box) is not list:
             refuse("raised a malformed harness event")
-        result, dishonest = judge_compare(op, left, right)
+        result, dishonest, raised = judge_compare(op, left, right)
         if dishonest is not None:
             finish(False, f"line {lineno}: dishonest value: {dishonest}")
+        if raised is not None:
+            return raised
         last_compare[_ident()] = (lineno, left, right)
         _list_append(box, result)
+        return None
 
-    def on_assert(code: CodeType, args: tuple[Any, ...]) -> None:
+    def on_assert(code: CodeType, args: tuple[Any, ...]) -> BaseException | None:
         if id(code) not in tests_codes:
             refuse("raised a harness event (convergent.assert) outside the tests")
         lineno, text, value = args
@@ -567,7 +585,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         if phase == "tests":
             state["asserts"] += 1
         if held:
-            return
+            return None
         message = f"AssertionError at tests line {lineno}: assert {text}"
         compared = last_compare.pop(_ident(), None)
         if compared is not None and compared[0] == lineno:
@@ -575,7 +593,7 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
         if phase == "tests":
             finish(False, message)
         state["null_failed"] = True
-        raise AssertionError(message)
+        return AssertionError(message)
 
     def on_phase(code: CodeType, args: tuple[Any, ...]) -> None:
         if code is not worker_code:
@@ -674,12 +692,23 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             own[0] = None  # the guard's own frame or code lookup
             return
         if event in (EVENT_COMPARE, EVENT_ASSERT, EVENT_PHASE, EVENT_RETURN):
-            code = caller()
-            if event == EVENT_COMPARE:
-                return on_compare(code, args)
-            if event == EVENT_RETURN:
-                return on_return(code, args)
-            return on_assert(code, args) if event == EVENT_ASSERT else on_phase(code, args)
+            # The guard's own failure (say, a RecursionError after the program lowered the
+            # limit) ends the run: raised into tests, it could be swallowed there.
+            try:
+                code = caller()
+                if event == EVENT_COMPARE:
+                    raised = on_compare(code, args)
+                elif event == EVENT_ASSERT:
+                    raised = on_assert(code, args)
+                else:
+                    raised = None
+                    (on_return if event == EVENT_RETURN else on_phase)(code, args)
+            except BaseException as exc:
+                finish(False, f"the harness could not judge a {event} event: "
+                       f"{_describe(exc)[1]}")
+            if raised is not None:
+                raise raised
+            return
         if not state["armed"]:
             if event == "import" and type(args[0]) is str and (
                     args[0] in DENIED_MODULES or args[0].split(".")[0] in DENIED_MODULES):
@@ -697,9 +726,6 @@ def _make_guard(key: bytes, report_fd: int, workdir: str, worker_code: CodeType,
             obj, name = args
             if name in FRAME_ATTRS:
                 on_frame(caller(), f"inspected a frame ({_tname(obj)}.{name})")
-            elif name == "__code__" and isinstance(obj, FunctionType) and \
-                    id(code_of(obj)) in tests_codes:
-                refuse("read the code of the tests (__code__)")
         elif event in ("object.__setattr__", "object.__delattr__"):
             on_setattr(event, args)
         elif event in ("marshal.loads", "marshal.load"):
@@ -883,6 +909,16 @@ def _worker(work: tuple[Any, ...]) -> None:
         _exit(EXIT_NO_REPORT)
 
 
+def _close_gc() -> None:
+    """No ``gc.DEBUG_SAVEALL``: it would put collected frames (a traceback's, the guard's)
+    in the plain list ``gc.garbage``, past the guard's refusal of ``tb_frame``. ``gc`` is
+    loaded now, so it can be neither re-imported nor created again (a fresh module would
+    bring ``set_debug`` back)."""
+    import gc
+
+    del gc.set_debug
+
+
 def _guard_imp(modules: dict[str, Any]) -> None:
     """Replace ``_imp``'s module constructors with guarded ones (see KEEPER_SOURCE)."""
     import _imp
@@ -947,6 +983,7 @@ def _main() -> None:
         except BaseException:  # the program will see the error
             continue
     _guard_imp(modules)
+    _close_gc()
     # __main__ is the worker's to replace (the response runs as __main__).
     arm_modules.update((name, m) for name, m in modules.items()
                        if isinstance(m, ModuleType) and name != "__main__")

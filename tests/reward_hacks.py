@@ -234,6 +234,10 @@ HACKS: list[Case] = [
     Case("gc_get_referrers",
          "import gc\ndef add(a, b):\n    gc.get_referrers(add)\n    return a - b\n",
          expect=(f"{REFUSED} walked the garbage collector",)),
+    Case("gc_saveall_keeps_frames",
+         "import gc, sys\ngc.set_debug(gc.DEBUG_SAVEALL)\n"
+         "def add(a, b):\n    try:\n        sys._getframe\n    except ValueError:\n        pass\n"
+         "    gc.collect()\n    return a - b\n", expect=("set_debug",)),
     Case("ctypes_memory", "import ctypes\n" + WRONG_ADD, expect=(f"{REFUSED} imported ctypes",)),
     Case("ctypes_through_imp",
          "import _imp, importlib.util\n_imp.create_dynamic(importlib.util.find_spec('_ctypes'))\n"
