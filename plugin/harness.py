@@ -7,7 +7,8 @@ point (the HumanEval convention: the response, then the tests, then
 
 - **The harness reports that the tests ran to the end.** The verdict is a report written by
   :mod:`convergent.harness_runtime` inside the sandbox, authenticated with a MAC keyed by a
-  per-run nonce; the exit status alone never counts. Ending early by any route (``sys.exit``,
+  per-run nonce (delivered with the compiled case on an fd read and closed before the case
+  runs); the exit status alone never counts. Ending early by any route (``sys.exit``,
   ``os._exit``, a signal, a thread, ``atexit``, a fork) is a failure that says what happened.
 - **Honest values.** Every comparison in the tests is checked: its result must be a real
   ``bool``, an object that claims to equal an unrelated object fails, and a value of the
@@ -63,7 +64,7 @@ HARNESS_VERSION = hashlib.sha256(
 # no .pyc, and compiling the runtime at every start would cost more than running it).
 BOOTSTRAP = """\
 import marshal, sys
-with open(sys.argv[4], "rb") as runtime:
+with open(sys.argv[3], "rb") as runtime:
     code = marshal.loads(runtime.read())
 exec(code, {"__name__": "__main__", "__builtins__": __builtins__})
 """
@@ -270,21 +271,22 @@ def run_case(case: ExecutionCase, limits: SandboxLimits, iso: Isolation) -> Outc
     except CaseError as exc:
         return Outcome(False, str(exc), iso.kind)
     key = os.urandom(32)
-    nonce_r, nonce_w = os.pipe()
+    # The key and the compiled case arrive on an anonymous file that the runtime reads and
+    # closes before any of the case runs: nothing of either is left in the sandbox (the
+    # tests' constants are the expected answers).
+    inputs = os.memfd_create("convergent-case")
     report_r, report_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        os.write(nonce_w, key.hex().encode("ascii"))
-        os.close(nonce_w)
-        nonce_w = -1
-        spec = RunSpec(files={"payload": payload, "harness": compiled_runtime()},
-                       pass_fds=(nonce_r, report_w),
-                       args=(str(nonce_r), str(report_w), "payload", "harness"))
+        os.write(inputs, key.hex().encode("ascii") + b"\n" + payload)
+        os.lseek(inputs, 0, os.SEEK_SET)
+        spec = RunSpec(files={"harness": compiled_runtime()}, pass_fds=(inputs, report_w),
+                       args=(str(inputs), str(report_w), "harness"))
         result = run_python(BOOTSTRAP, limits=limits, spec=spec, iso=iso)
         os.close(report_w)
         report_w = -1
         report = _drain(report_r)
     finally:
-        for fd in (nonce_r, nonce_w, report_r, report_w):
+        for fd in (inputs, report_r, report_w):
             if fd >= 0:
                 os.close(fd)
     return _judge(result, report, key)

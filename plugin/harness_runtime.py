@@ -3,19 +3,25 @@
 :mod:`convergent.harness` sends this file into the sandbox as the main program, beside the
 program to check (compiled code objects, see :func:`convergent.harness.prepare`)::
 
-    python -I -S main.py NONCE_FD REPORT_FD PAYLOAD HARNESS
+    python -I -S main.py INPUT_FD REPORT_FD HARNESS
 
-where ``main.py`` only runs HARNESS, this file compiled by the host. The host imports it
+where ``main.py`` only runs HARNESS, this file compiled by the host, and INPUT_FD holds the
+run's key (a hex line) and then the payload. The host imports it
 only for its constants; it runs as ``__main__`` only in the sandbox.
 
 Who can forge what. The response and the tests (both emitter-supplied, both untrusted) run
 in this process, in a worker thread. The verdict is a report that the *guard* writes to
 REPORT_FD, authenticated with a keyed BLAKE2b MAC whose key (a per-run random nonce) is
-read from NONCE_FD and closed before any untrusted code runs. The key lives only in the
-closure of the guard, a ``sys.addaudithook`` hook: hooks cannot be removed or listed, and
-the routes to a closure (frames, ``gc`` referrers, ctypes, ``/proc/self/mem``, trace and
-profile functions, new audit hooks) are themselves audit events that the guard refuses.
-Signal handlers, which would receive frames, cannot be installed outside the main thread.
+read from INPUT_FD, with the compiled case, and closed before any untrusted code runs
+(nothing of either stays readable: the tests' constants are the expected answers). The
+key lives only in the closure of the guard, a ``sys.addaudithook`` hook: hooks cannot be
+removed or listed, and the routes to a closure are refused: frames (``sys._getframe``,
+``tb_frame``, ``gi_frame``, trace and profile functions, ``gc.garbage`` through
+``DEBUG_SAVEALL``), the object graph (``gc`` referrers), raw memory (ctypes and the test
+extension modules, ``/proc``, native code written by the program), new audit hooks. No
+class of this module has methods (``object.__subclasses__()`` would hand them out, and
+with them this module's globals). Signal handlers, which would receive frames, cannot be
+installed outside the main thread.
 
 The guard is also the judge. Each ``assert`` of the tests is rewritten (on the host) into a
 call of ``sys.audit`` injected as a code constant, so that neither the response nor the
@@ -951,14 +957,15 @@ def _guard_imp(modules: dict[str, Any]) -> None:
 
 
 def _main() -> None:
-    nonce_fd, report_fd, payload_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    input_fd, report_fd = int(sys.argv[1]), int(sys.argv[2])
     chunks = []
-    while chunk := os.read(nonce_fd, 256):
+    while chunk := os.read(input_fd, 1 << 20):
         chunks.append(chunk)
-    os.close(nonce_fd)
-    key = bytes.fromhex(b"".join(chunks).decode("ascii"))
-    with open(payload_path, "rb") as fh:
-        protocol, response, tests, call, null_names, preimports = marshal.loads(fh.read())
+    os.close(input_fd)
+    hex_key, _, payload = b"".join(chunks).partition(b"\n")
+    key = bytes.fromhex(hex_key.decode("ascii"))
+    protocol, response, tests, call, null_names, preimports = marshal.loads(payload)
+    del chunks, payload
     if protocol != PROTOCOL:
         raise SystemExit(f"harness protocol {protocol}, expected {PROTOCOL}")
     sys.dont_write_bytecode = True
