@@ -14,17 +14,18 @@ from typing import Any
 
 import git
 
+from convergent.approval import (
+    ApprovalError,
+    approval_records,
+    require_main_branch,
+    require_operator,
+    signatures_required,
+)
 from convergent.config import load_config
 from convergent.gitops import open_repo
-from convergent.on_merge import (
-    ApprovalError,
-    approved_proposals,
-    merging_commit,
-    on_merge,
-    require_operator,
-)
+from convergent.history import records_at
+from convergent.on_merge import on_merge
 from convergent.proposals import BRANCH_PREFIX, short_id
-from convergent.status import read_records
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,18 @@ def approve(root: Path, proposal: str | None = None, *, sign: bool | None = None
     config = load_config(root)
     repo = open_repo(root)
     require_operator(root, config)
-    required = bool(config["operators"].get("require_signed"))
+    require_main_branch(repo, config, "approve")
+    required = signatures_required(config)
     sign = required if sign is None else sign
     if required and not sign:
         raise ApprovalError("[operators] require_signed = true: approve with --sign")
     branch = proposal_branch(repo, proposal)
+    before = repo.head.commit.hexsha
     output = _merge(repo, branch, sign)
     # Not simply HEAD: the post-merge hook may already have committed the approval on top.
-    merge = merging_commit(repo, repo.commit(branch).hexsha)
+    merge = repo.git.rev_list("--first-parent", "--reverse", f"{before}..HEAD").split()[0]
     on_merge(root, quiet=quiet)
-    approvals = approved_proposals(read_records(root))
+    approvals = approval_records(records_at(repo, "HEAD"))
     suffix = branch.removeprefix(BRANCH_PREFIX)
     approval = next((a for pid, a in approvals.items() if short_id(pid) == suffix), None)
     return Approved(branch, merge, output, approval)

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,11 +137,17 @@ def check_cmd(repo: Path, all_commits: bool, rev_range: str | None, staged: bool
 
     if sum([all_commits, bool(rev_range), staged]) > 1:
         raise click.UsageError("choose one of --all, --rev-range, --staged")
+    from convergent.approval import unsigned_warning
+    from convergent.config import load_config
+
     with refusals():
         problems = run_check(repo.resolve(), names=list(gates) or None, rev_range=rev_range,
                              all_commits=all_commits)
+        warning = unsigned_warning(load_config(repo.resolve()))
     for problem in problems:
         click.echo(str(problem), err=True)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if problems:
         raise RefusedError(
             f"{len(problems)} problem{'s' if len(problems) != 1 else ''}: fix each line named "
@@ -173,7 +180,9 @@ def index_cmd(repo: Path, rebuild: bool) -> None:
 
     with refusals():
         stats = (index.rebuild_index if rebuild else index.update_index)(repo.resolve())
-    click.echo(str(stats))
+    for line in stats.unreadable:  # skipped, not indexed: `convergent verify` says more
+        click.echo(f"not indexed: {line}", err=True)
+    click.echo(str(replace(stats, unreadable=())))
 
 
 @cli.command(name="query")
@@ -209,10 +218,11 @@ def status_cmd(repo: Path, as_json: bool) -> None:
 
 
 def _add_command_modules() -> None:
-    from convergent import cli_cycle, cli_distill
+    from convergent import cli_cycle, cli_distill, cli_evidence
 
     cli_cycle.add_commands(cli)
     cli_distill.add_commands(cli)
+    cli_evidence.add_commands(cli)
 
 
 _add_command_modules()

@@ -6,12 +6,13 @@ status 1 through :func:`convergent.cli.refusals`, bad arguments exit 2.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from convergent.errors import RecordError
 from convergent.levers import LEVER_ORDER
+from convergent.records import decode_line
 
 repo_option = click.option("--repo", "repo", default=".", show_default=True,
                            type=click.Path(file_okay=False, path_type=Path),
@@ -22,12 +23,9 @@ def _json_object(text: str | None) -> dict[str, object]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.UsageError(f"--detail is not JSON: {exc.msg}") from None
-    if not isinstance(value, dict):
-        raise click.UsageError("--detail must be a JSON object")
-    return value
+        return decode_line(text.encode("utf-8", "surrogatepass"))
+    except RecordError as exc:
+        raise click.UsageError(f"--detail: {exc}") from None
 
 
 @click.group(name="gap")

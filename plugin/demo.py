@@ -1,20 +1,30 @@
 """``convergent demo [DIR]``: the whole loop, end to end, narrated.
 
-init a records repo -> a scripted host agent emits experiences through the hooks (the
-gates refuse a benchmark item and a secret) -> a gap is measured -> the three levers
-are tried and measured -> a proposal branch -> the operator merges it -> the
-post-merge hook runs the cycle (Unsloth backend, tiny base model) -> the tripwire
-scores it -> promotion and tag -> ``convergent revert`` rolls it back -> status and
-the tripwire report. No network; a few minutes on two cores.
+init a records repo (its operator gets an SSH signing key, and approvals must be signed)
+-> a scripted host agent emits experiences through the hooks (the gates refuse a
+benchmark item and a secret) -> a gap is measured -> the three levers are tried and
+measured -> a proposal branch -> the operator merges it, signed -> the post-merge hook
+runs the cycle (Unsloth backend, tiny base model) -> the tripwire scores it -> promotion
+and tag -> ``convergent revert`` rolls it back -> status and the tripwire report. No
+network; a few minutes on two cores.
+
+Every git identity is set explicitly (``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` in the
+environment of each git call, which override any ``user.name``), so the caller's
+environment never decides who approved. A step that did not happen is never reported
+as done: when the loop does not complete (no approval, no cycle, no promotion, no
+revert) the demo stops with :class:`DemoError` and ``convergent demo`` exits 1.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +35,7 @@ OPERATOR = ("Ada Operator", "ada@example.com")
 AGENT = ("Demo Agent", "agent@example.com")
 GAP = "string-utils"
 EVAL = "evals/string-utils.jsonl"
+SIGNERS = "allowed_signers"
 TARGET = 0.8
 
 Say = Callable[[str], None]
@@ -38,13 +49,44 @@ class DemoError(ConvergentError):
 class DemoResult:
     root: Path
     seconds: float
-    tag: str | None
+    tag: str
     active_after_revert: str
     report_png: Path | None
 
 
-def _git(root: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+IDENTITY_VARS = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
+                 "GIT_COMMITTER_EMAIL")
+
+
+def identity_env(who: tuple[str, str]) -> dict[str, str]:
+    """The environment that makes git author and commit as ``who``, whatever else is set."""
+    name, email = who
+    return dict(zip(IDENTITY_VARS, (name, email, name, email), strict=True))
+
+
+@contextmanager
+def _acting_as(who: tuple[str, str]) -> Iterator[None]:
+    """Git calls of this process (and its hooks) act as ``who`` until the block ends."""
+    saved = {var: os.environ.get(var) for var in IDENTITY_VARS}
+    os.environ.update(identity_env(who))
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _run_git(root: Path, *args: str, who: tuple[str, str] = AGENT
+             ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                          env={**os.environ, **identity_env(who)})
+
+
+def _git(root: Path, *args: str, who: tuple[str, str] = AGENT) -> str:
+    result = _run_git(root, *args, who=who)
     if result.returncode != 0:
         raise DemoError(f"git {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout + result.stderr
@@ -60,12 +102,14 @@ def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResu
     target = Path(target).resolve()
     if target.exists() and any(target.iterdir()):
         raise DemoError(f"{target} is not empty: give the demo a new folder")
-    root = _init(target / "records", quick, say)
-    _emit(root, quick, say)
-    _levers(root, say)
-    tag = _approve(root, say)
-    active = _rollback(root, tag, say)
-    png = _finish(root, say)
+    with _acting_as(AGENT):
+        root = _init(target / "records", quick, say)
+        key = _signing_key(root, target / "operator-key", say)
+        _emit(root, quick, say)
+        _levers(root, say)
+        tag = _approve(root, key, say)
+        active = _rollback(root, tag, say)
+        png = _finish(root, say)
     seconds = time.perf_counter() - started
     say(f"\ndemo finished in {seconds:.0f} s; records repo: {root}")
     return DemoResult(root, seconds, tag, active, png)
@@ -76,8 +120,9 @@ def _init(root: Path, quick: bool, say: Say) -> Path:
 
     _step(say, 1, "init a records repo (git hooks installed, hold-out frozen)")
     root = init_repo(root, operators=[f"{OPERATOR[0]} <{OPERATOR[1]}>"])
-    _git(root, "config", "user.name", AGENT[0])
-    _git(root, "config", "user.email", AGENT[1])
+    for key, value in (("user.name", AGENT[0]), ("user.email", AGENT[1]),
+                       ("commit.gpgsign", "false"), ("tag.gpgsign", "false")):
+        _git(root, "config", key, value)  # only the operator's merge is signed, with -S
     config = root / ".convergent.toml"
     text = config.read_text("utf-8")
     backend = "unsloth" if _has_unsloth() else "peft"
@@ -89,6 +134,31 @@ def _init(root: Path, quick: bool, say: Say) -> Path:
     _git(root, "commit", "-qam", f"config: the demo's cycle uses the {backend} backend")
     say(f"records repo at {root}; operator {OPERATOR[0]}; cycle backend {backend}")
     return root
+
+
+def _signing_key(root: Path, key_dir: Path, say: Say) -> Path:
+    """An SSH signing key for the operator; approvals must now be signed merges."""
+    ssh_keygen = shutil.which("ssh-keygen")
+    if ssh_keygen is None:
+        raise DemoError("ssh-keygen (OpenSSH) is needed: the demo's operator signs the "
+                        "approving merge with an SSH key")
+    key_dir.mkdir(parents=True)
+    key = key_dir / "id_ed25519"
+    subprocess.run([ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", OPERATOR[1], "-f",
+                    str(key)], check=True, capture_output=True)
+    public = key.with_suffix(".pub").read_text("utf-8").strip()
+    (root / SIGNERS).write_text(f'{OPERATOR[1]} namespaces="git" {public}\n', "utf-8")
+    config = root / ".convergent.toml"
+    text = config.read_text("utf-8")
+    text = text.replace("require_signed = false", "require_signed = true")
+    text = text.replace('allowed_signers = ""', f'allowed_signers = "{SIGNERS}"')
+    config.write_text(text, "utf-8")
+    _git(root, "add", SIGNERS, ".convergent.toml", who=OPERATOR)
+    _git(root, "commit", "-qm", "operators: approvals are merges signed by an allowed signer",
+         who=OPERATOR)
+    say(f"  {OPERATOR[0]} signs approvals with an SSH key ({key}); {SIGNERS} lists it and "
+        "[operators] require_signed = true")
+    return key
 
 
 def _has_unsloth() -> bool:
@@ -148,8 +218,7 @@ def _tamper_attempt(root: Path, say: Say) -> None:
     original = segment.read_text("utf-8")
     segment.write_text(original.replace("shout solves its task", "shout is perfect", 1),
                        "utf-8")
-    result = subprocess.run(["git", "commit", "-qam", "edit history"], cwd=root,
-                            capture_output=True, text=True)
+    result = _run_git(root, "commit", "-qam", "edit history")
     refusal = next((line for line in result.stderr.splitlines() if "append-only" in line), "")
     say(f"  a hand edit of a committed line: {'refused' if result.returncode else 'ACCEPTED'}"
         f" ({refusal.split(': ', 1)[-1][:90]})")
@@ -211,10 +280,8 @@ def _rag(root: Path, agent: Any, pass_at_1: Callable[[Any], float]) -> tuple[flo
     return pass_at_1(sample), sorted(retrieved)
 
 
-def _approve(root: Path, say: Say) -> str | None:
-    from convergent.gitops import open_repo
+def _approve(root: Path, key: Path, say: Say) -> str:
     from convergent.proposals import propose
-    from convergent.trainer.registry import adapter_tags, read_active
 
     _step(say, 5, "a proposal branch, with its evidence")
     proposal = propose(root, GAP)
@@ -222,29 +289,62 @@ def _approve(root: Path, say: Say) -> str | None:
     for line in proposal.description.splitlines()[:12]:
         say(f"    | {line}")
 
-    _step(say, 6, "the operator approves by merging; the post-merge hook runs the cycle")
-    out = _git(root, "-c", f"user.name={OPERATOR[0]}", "-c", f"user.email={OPERATOR[1]}",
-               "merge", "--no-ff", "-m", f"Merge {proposal.branch}", proposal.branch)
+    _step(say, 6, "the operator approves by a signed merge; the post-merge hook runs the cycle")
+    out = _git(root, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "merge",
+               "--no-ff", "-S", "-m", f"Merge {proposal.branch}", proposal.branch,
+               who=OPERATOR)
     for line in out.splitlines():
         if line.startswith("convergent:"):
             say(f"  {line}")
-    tags = adapter_tags(open_repo(root))
-    tag = tags[-1].name if tags else None
-    say(f"  active adapter: {read_active(root)}" + (f" (tag {tag})" if tag else ""))
-    return tag
+    return loop_outcome(root, str(proposal.record["id"]), say)
 
 
-def _rollback(root: Path, tag: str | None, say: Say) -> str:
-    from convergent.trainer.registry import read_active
+def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
+    """What the merge led to, from Git and the committed log; DemoError unless the
+    proposal was approved by a signed merge, its cycle promoted and the adapter tagged."""
+    from convergent.adapters import active_at, adapter_tags, tag_metadata
+    from convergent.approval import approval_of, approval_records
+    from convergent.config import load_config
+    from convergent.gitops import open_repo
+    from convergent.history import records_at
+
+    repo = open_repo(root)
+    history = records_at(repo, "HEAD")
+    answer = approval_of(root, load_config(root), proposal_id)
+    if not answer.approved or proposal_id not in approval_records(history):
+        raise DemoError("the loop did not complete: the operator's merge did not approve the "
+                        "proposal:\n  " + "\n  ".join(answer.problems or ("no approval "
+                                                                         "record",)))
+    assert answer.merge is not None
+    say(f"  approved by {answer.approved_by}: merge {answer.merge[:12]}, signature verified "
+        f"against {SIGNERS}")
+    cycle = next((r for r in history if r.get("kind") == "cycle"
+                  and r["evidence"].get("proposal") == proposal_id), None)
+    if cycle is None:
+        raise DemoError("the loop did not complete: no cycle ran for the approved proposal")
+    if cycle["evidence"].get("outcome") != "promoted":
+        reasons = "; ".join(cycle["evidence"].get("tripwire", {}).get("reasons", []))
+        raise DemoError(f"the loop did not complete: the tripwire halted the cycle ({reasons})")
+    adapter = cycle["evidence"]["adapter"]
+    tags = [t for t in adapter_tags(repo) if tag_metadata(t).get("adapter") == adapter]
+    if not tags or active_at(repo, "HEAD") != adapter:
+        raise DemoError(f"the loop did not complete: {adapter[:19]} was not promoted and tagged")
+    say(f"  active adapter: {adapter} (tag {tags[-1].name})")
+    return tags[-1].name
+
+
+def _rollback(root: Path, tag: str, say: Say) -> str:
+    from convergent.adapters import active_at
+    from convergent.gitops import open_repo
     from convergent.trainer.rollback import revert
 
     _step(say, 7, "roll back with one git revert (`convergent revert`)")
-    if tag is None:
-        say("  nothing was promoted (the tripwire halted the cycle): nothing to revert")
-        return read_active(root)
     record = revert(root)
-    say(f"  reverted {record['evidence']['tag']}: active adapter {record['evidence']['to']}")
-    return read_active(root)
+    active = active_at(open_repo(root), "HEAD")
+    if record["evidence"]["tag"] != tag or active != record["evidence"]["to"]:
+        raise DemoError(f"the loop did not complete: reverting {tag} left ACTIVE at {active}")
+    say(f"  reverted {tag}: active adapter {active}")
+    return active
 
 
 def _finish(root: Path, say: Say) -> Path | None:

@@ -1,10 +1,12 @@
 """``convergent init --github-workflow``: CI for a records repo on a self-hosted GPU runner.
 
-Pull requests run every gate on their commits; a push to main runs the gates on what
-was pushed, then ``convergent on-merge``, which records the approval of a merged
-proposal and starts its cycle on the runner's GPU. One ``concurrency`` group per branch
-serializes those jobs, and the approval is pushed before the cycle starts
-(``--push origin``), so a merge starts one cycle even when pushes race.
+Pull requests run every gate on their commits (``convergent check --rev-range``): the job
+``convergent gates`` is meant to be a *required status check* of the main branch (branch
+protection), the server-side way into the main line that local hooks cannot guarantee.
+A push to main runs the gates on what was pushed, then ``convergent on-merge``, which
+records the approval of a merged proposal and starts its cycle on the runner's GPU. One
+``concurrency`` group per branch serializes those jobs, and the approval is pushed before
+the cycle starts (``--push origin``), so a merge starts one cycle even when pushes race.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ WORKFLOW_PATH = ".github/workflows/convergent.yml"
 WORKFLOW = """\
 # convergent: gates on every PR; on main, approval by merge starts one training cycle.
 # Needs a self-hosted runner labelled `gpu` with convergent[train] installed.
+# Make "convergent gates" a required status check of main (Settings > Branches > branch
+# protection: require status checks, require branches to be up to date, no force pushes,
+# no bypass), and protect the tags adapter/*: see docs/operators.md.
 name: convergent
 
 on:
@@ -32,6 +37,7 @@ concurrency:
 
 jobs:
   gates:
+    name: convergent gates
     if: github.event_name == 'pull_request'
     runs-on: [self-hosted, gpu]
     steps:

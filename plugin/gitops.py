@@ -62,6 +62,26 @@ def commit_paths(root: Path, paths: list[str], message: str | Callable[[git.Repo
         return repo.head.commit.hexsha
 
 
+def commit_message(root: Path, message: str, *, sign: bool = False) -> str:
+    """An empty commit holding only ``message`` (hooks run), as the current git user;
+    ``sign``: ``-S`` with git's configured signing key. Returns its sha."""
+    repo = open_repo(root)
+    with repo_lock(root):
+        try:
+            repo.git.commit("-q", "--allow-empty", "--only", *(["-S"] if sign else []), "-m",
+                            message)
+        except git.GitCommandError as exc:
+            raise RepoError(f"commit refused:\n{(exc.stderr or '').strip()}") from None
+        return repo.head.commit.hexsha
+
+
+def author_identity(repo: git.Repo) -> str:
+    """``Name <email>`` git would write as the author of the next commit (environment
+    variables such as ``GIT_AUTHOR_NAME`` included)."""
+    ident = repo.git.var("GIT_AUTHOR_IDENT")
+    return ident[:ident.rindex(">") + 1]
+
+
 def commit_log(root: Path, message: str | None = None) -> str | None:
     """Commit what was appended to the log (and new source snapshots) since the last commit."""
     return commit_paths(root, list(TRACKED_DATA), message or _records_message)

@@ -7,18 +7,28 @@ from typing import Any
 
 import git
 
+from convergent.errors import RecordError
 from convergent.gitops import read_blob
 from convergent.layout import RECORDS_DIR, is_segment
-from convergent.records import decode_line
+from convergent.records import decode_line, validate_draft
 
 
 def parsed_record(raw: bytes) -> dict[str, Any] | None:
-    """The JSON object on a log line, or None when the line is not one."""
+    """The JSON object on a log line, or None when the line is not one (the schema gate
+    and ``convergent verify`` say why)."""
     try:
-        value = decode_line(raw, max_bytes=1 << 62)
-    except Exception:
+        return decode_line(raw, max_bytes=1 << 62)
+    except RecordError:
         return None
-    return value if isinstance(value, dict) else None
+
+
+def shaped_record(raw: bytes) -> dict[str, Any]:
+    """The record on a log line, its fields and types checked (not its id or canonical
+    form: that is the schema gate's); RecordError naming the field otherwise. What the
+    readers of history (status, proposals, the history gates) may rely on."""
+    record = decode_line(raw, max_bytes=1 << 62)
+    validate_draft(record)
+    return record
 
 
 def _segment_blobs(repo: git.Repo, rev: str | None) -> list[tuple[str, str]]:
@@ -32,12 +42,14 @@ def _segment_blobs(repo: git.Repo, rev: str | None) -> list[tuple[str, str]]:
 
 
 def iter_records_at(repo: git.Repo, rev: str | None) -> Iterator[dict[str, Any]]:
-    """Every parseable record of the log at ``rev`` (None: the staged index), in log order."""
+    """Every well-formed record of the log at ``rev`` (None: the staged index), in log
+    order; lines that are not one are the schema gate's to report."""
     for _, sha in _segment_blobs(repo, rev):
         for raw in (read_blob(repo, sha) or b"").splitlines():
-            record = parsed_record(raw)
-            if record is not None:
-                yield record
+            try:
+                yield shaped_record(raw)
+            except RecordError:
+                continue
 
 
 def records_at(repo: git.Repo, rev: str | None) -> list[dict[str, Any]]:

@@ -4,6 +4,13 @@ The frozen-base levers, in the order they must be tried for a gap:
 ``route``, then ``verify_best_of_n`` (execution-verify + best-of-N), then ``rag``
 (RAG + citation grounding). Each try must come after the gap was recorded and after
 the lever before it, carry its measured value, and leave the gap open.
+
+One cycle per measured gap state (:func:`gap_state_since`): the tries must also come
+after every earlier proposal for the gap that has no cycle yet, and after every cycle of
+another proposal for the gap that promoted an adapter still in place (not reverted). A
+cycle that halted, or whose adapter was reverted, left the gap as it was measured, so its
+tries still count. The ``levers-first`` gate, ``convergent propose`` and the cycle all
+decide through :func:`proposal_problems` / :func:`plan_proposal`.
 """
 
 from __future__ import annotations
@@ -44,8 +51,96 @@ def find_gap(history: Iterable[Mapping[str, Any]], name: str) -> dict[str, Any] 
     return found
 
 
-def plan_levers(history: list[Mapping[str, Any]], gap_name: str) -> LeverPlan:
-    """Check levers-first for ``gap_name`` against the records in ``history`` (log order)."""
+@dataclass(frozen=True)
+class Since:
+    """Lever tries for a gap count only after ``ts``, because of ``reason``."""
+
+    ts: str
+    reason: str
+
+
+def _short(record_id: object) -> str:
+    return str(record_id).removeprefix("sha256:")[:12]
+
+
+def gap_state_since(history: list[Mapping[str, Any]], gap_name: str,
+                    proposal_id: str | None = None) -> Since | None:
+    """When the gap's current measured state began, as far as other proposals tell.
+
+    ``proposal_id`` is the proposal being checked (None: a new one, after ``history``).
+    Earlier proposals for the gap without a cycle, and cycles of other proposals for the
+    gap that promoted an adapter not reverted since, each move the bound; halted or
+    reverted cycles do not.
+    """
+    ids = [r.get("id") for r in history]
+    position = ids.index(proposal_id) if proposal_id in ids else len(history)
+    cycles: dict[str, Mapping[str, Any]] = {}
+    reverted: set[str] = set()
+    for record in history:
+        ev = record.get("evidence")
+        if not isinstance(ev, dict):
+            continue
+        if record.get("kind") == "cycle" and isinstance(ev.get("proposal"), str):
+            cycles.setdefault(ev["proposal"], record)
+        elif record.get("kind") == "revert" and isinstance(ev.get("from"), str):
+            reverted.add(ev["from"])
+    since: Since | None = None
+    for i, record in enumerate(history):
+        ev = record.get("evidence")
+        if (record.get("kind") != "proposal" or not isinstance(ev, dict)
+                or ev.get("gap") != gap_name or record.get("id") == proposal_id):
+            continue
+        cycle = cycles.get(str(record.get("id")))
+        if cycle is None:
+            if i > position:
+                continue
+            candidate = Since(str(record.get("ts")), f"proposal {_short(record.get('id'))} for "
+                              "this gap, which has no cycle yet")
+        else:
+            cev = cycle.get("evidence") or {}
+            adapter = cev.get("adapter")
+            if cev.get("outcome") != "promoted" or adapter in reverted:
+                continue  # halted or reverted: the gap is as it was measured
+            candidate = Since(str(cycle.get("ts")), f"cycle {_short(cycle.get('id'))} of "
+                              f"proposal {_short(record.get('id'))}, which promoted "
+                              f"{str(adapter)[:19]}")
+        if since is None or candidate.ts > since.ts:
+            since = candidate
+    return since
+
+
+def plan_proposal(history: list[Mapping[str, Any]], gap_name: str,
+                  proposal_id: str | None = None) -> LeverPlan:
+    """Levers first for a proposal (``proposal_id``, or a new one after ``history``): the
+    tries recorded before it, in this gap state."""
+    ids = [r.get("id") for r in history]
+    position = ids.index(proposal_id) if proposal_id in ids else len(history)
+    return plan_levers(history[:position], gap_name,
+                       since=gap_state_since(history, gap_name, proposal_id))
+
+
+def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, Any]
+                      ) -> list[str]:
+    """Why ``proposal`` does not satisfy levers first in ``history`` (empty: it does): the
+    plan must hold and the proposal must link the gap and the tries it relies on."""
+    evidence = proposal.get("evidence")
+    gap_name = evidence.get("gap") if isinstance(evidence, dict) else None
+    if not isinstance(gap_name, str):
+        return ["proposal names no gap (evidence.gap)"]
+    plan = plan_proposal(history, gap_name, str(proposal.get("id")))
+    if not plan.ok or plan.gap is None:
+        return list(plan.missing)
+    needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
+    absent = sorted(needed - set(proposal.get("links") or []))
+    if absent:
+        return [f"proposal does not link the records it relies on: {', '.join(absent)}"]
+    return []
+
+
+def plan_levers(history: list[Mapping[str, Any]], gap_name: str,
+                since: Since | None = None) -> LeverPlan:
+    """Check levers-first for ``gap_name`` against the records in ``history`` (log order);
+    with ``since``, tries count only after it too."""
     gap = find_gap(history, gap_name)
     if gap is None:
         return LeverPlan(None, [], [f"no gap named {gap_name!r} is recorded: run "
@@ -53,6 +148,11 @@ def plan_levers(history: list[Mapping[str, Any]], gap_name: str) -> LeverPlan:
     missing: list[str] = []
     chosen: list[dict[str, Any]] = []
     after = gap["ts"]
+    first_bound = ("the gap was recorded", " (out of order)")
+    if since is not None and since.ts > after:
+        after = since.ts
+        first_bound = (since.reason, " (one cycle per measured gap state: measure the levers "
+                       "again)")
     for lever in LEVER_ORDER:
         tries = [dict(r) for r in history if r.get("kind") == "lever"
                  and r.get("evidence", {}).get("gap") == gap_name
@@ -62,10 +162,10 @@ def plan_levers(history: list[Mapping[str, Any]], gap_name: str) -> LeverPlan:
             continue
         in_order = [t for t in tries if t["ts"] > after]
         if not in_order:
-            before = ("the gap was recorded" if not chosen
-                      else f"lever {chosen[-1]['evidence']['lever']!r}")
-            missing.append(f"lever {lever!r} for gap {gap_name!r} was tried before {before} "
-                           "(out of order): try it again")
+            before, note = ((f"lever {chosen[-1]['evidence']['lever']!r}", " (out of order)")
+                            if chosen else first_bound)
+            missing.append(f"lever {lever!r} for gap {gap_name!r} was tried before {before}"
+                           f"{note}: try it again")
             continue
         latest = in_order[-1]
         measured = latest.get("evidence", {}).get("measured")

@@ -1,43 +1,40 @@
-"""Approval by merge, and the exactly-once trigger: ``convergent on-merge``.
+"""The exactly-once trigger of approval by merge: ``convergent on-merge``.
 
 Run by the post-merge git hook, by CI on pushes to main, and by ``convergent approve``.
-For every proposal on the current branch that has no ``approval`` record yet, it finds
-the commit that introduced the proposal line and the first-parent commit of HEAD that
-merged it in, and checks that merge (:func:`convergent.approval.merge_problems`): a merge
-commit, bringing the proposal's branch in, whose *author* is a configured operator, and,
-with ``[operators] require_signed = true``, signed by an allowed signer.
-
-Which fields of a merge made in a Git host's web UI are checked: the author name and
-email (the host sets them to the person who pressed "merge"), the parents (the first is
-main, another one holds the proposal commit) and, when signatures are required, the
-signature (a host signs with its own key, which must then be in ``allowed_signers``).
-The committer is not checked: on a web-UI merge it is the host.
+For every committed proposal of the main branch that has no ``approval`` record yet, it
+asks :func:`convergent.approval.approval_of` whether Git approves it (an operator's merge
+brought it into the main line, signed when required) and records that answer as an
+``approval`` record: a cache of Git's answer, which the ``approval`` gate and the cycle
+re-derive before relying on it.
 
 Exactly once: the approval record is the claim. It is appended under a lock in
-``.convergent/`` after re-reading the log, so a second run in this clone finds it and
-starts nothing. Its content (its ``ts`` is the merge's commit time) depends only on the
-merge, so two clones racing on the same merge write the very same line, which Git merges
-as one. With ``push_remote`` the claim is pushed before the cycle starts: only the clone
-whose push lands starts it.
+``.convergent/`` after re-reading the committed log, so a second run in this clone finds
+it and starts nothing. Its content (its ``ts`` is the merge's commit time) depends only on
+the merge, so two clones racing on the same merge write the very same line, which Git
+merges as one. With ``push_remote`` the claim is pushed before the cycle starts: only the
+clone whose push lands starts it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
-from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import git
 
-from convergent.approval import is_operator, merge_problems, person
+from convergent.approval import (
+    Approval,
+    ApprovalError,
+    approval_of,
+    approval_records,
+    require_main_branch,
+)
 from convergent.config import Config, load_config
-from convergent.errors import ConvergentError
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
-from convergent.history import iter_records_at
-from convergent.layout import RECORDS_DIR
+from convergent.history import records_at
 from convergent.recorder import Recorder
 from convergent.records import finalize, validate_draft
 from convergent.status import read_records
@@ -47,77 +44,27 @@ CYCLE_MODULE = "convergent.trainer.cycle"
 LOCK_NAME = "on-merge.lock"
 
 
-class ApprovalError(ConvergentError):
-    """An approval could not be recorded or claimed (the message says why)."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A proposal on this branch without an approval, and the merge that brought it."""
-
-    proposal: dict[str, Any]
-    proposal_commit: str
-    merge: str
-
-
 def _say(quiet: bool, message: str, *, err: bool = False) -> None:
     if not quiet:
         print(message, file=sys.stderr if err else sys.stdout, flush=True)
 
 
-def approved_proposals(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Proposal id -> its (first) approval record."""
-    out: dict[str, dict[str, Any]] = {}
-    for record in records:
-        if record.get("kind") == "approval":
-            proposal = (record.get("evidence") or {}).get("proposal")
-            if isinstance(proposal, str):
-                out.setdefault(proposal, record)
-    return out
-
-
 def unapproved_proposals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    approved = approved_proposals(records)
+    approved = approval_records(records)
     return [r for r in records if r.get("kind") == "proposal" and r.get("id") not in approved]
 
 
-def introducing_commit(repo: git.Repo, record_id: str) -> str | None:
-    """The oldest commit that added the line holding ``record_id`` to the log."""
-    out = repo.git.log("--reverse", "--format=%H", f"-S{record_id}", "HEAD", "--",
-                       RECORDS_DIR)
-    return out.split()[0] if out.strip() else None
-
-
-def merging_commit(repo: git.Repo, commit: str) -> str:
-    """The first-parent commit of HEAD that brought ``commit`` in (itself, when ``commit``
-    is on the first-parent line)."""
-    current = repo.head.commit
-    # Commits on the first-parent line that contain ``commit`` form a run back from HEAD.
-    while current.parents and is_ancestor(repo, commit, current.parents[0].hexsha):
-        current = current.parents[0]
-    return current.hexsha
-
-
-def candidates(root: Path, records: list[dict[str, Any]]) -> list[Candidate]:
-    repo = open_repo(root)
-    found = []
-    for proposal in unapproved_proposals(records):
-        introduced = introducing_commit(repo, proposal["id"])
-        if introduced is not None:  # not committed yet: nothing merged it
-            found.append(Candidate(proposal, introduced, merging_commit(repo, introduced)))
-    return found
-
-
-def approval_record(repo: git.Repo, config: Config, cand: Candidate) -> dict[str, Any]:
-    """The approval of ``cand``: a function of the merge only (see the module doc)."""
-    merge = repo.commit(cand.merge)
-    by = person(merge.author)
+def approval_record(repo: git.Repo, config: Config, answer: Approval) -> dict[str, Any]:
+    """The approval record that caches ``answer``: a function of the merge only."""
+    assert answer.merge is not None
+    merge = repo.commit(answer.merge)
+    by = answer.approved_by
     draft = {"kind": "approval",
-             "claim": f"{by} approved proposal {cand.proposal['id']} by merge {cand.merge[:12]}",
-             "evidence": {"type": "operator", "approved_by": by, "commit": cand.merge,
-                          "proposal": cand.proposal["id"],
-                          "proposal_commit": cand.proposal_commit},
-             "links": [cand.proposal["id"]], "confidence": 1.0,
+             "claim": f"{by} approved proposal {answer.proposal} by merge {answer.merge[:12]}",
+             "evidence": {"type": "operator", "approved_by": by, "commit": answer.merge,
+                          "proposal": answer.proposal,
+                          "proposal_commit": answer.proposal_commit},
+             "links": [answer.proposal], "confidence": 1.0,
              "source": {"emitter": EMITTER, "model": str(config["base"]["model"]),
                         "origin": "operator"}}
     validate_draft(draft)
@@ -131,6 +78,12 @@ def _append(root: Path, records: list[dict[str, Any]]) -> None:
             recorder.append_records(records)
 
 
+def _uncommitted_ids(root: Path, committed: list[dict[str, Any]]) -> set[str]:
+    """Ids of the working tree's log lines that no commit holds."""
+    known = {str(r.get("id")) for r in committed}
+    return {str(r.get("id")) for r in read_records(root)} - known
+
+
 def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any],
                                                                    dict[str, Any]]]:
     """Under the lock: append and commit one approval per approved, unclaimed proposal."""
@@ -141,15 +94,23 @@ def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any]
         if (Path(repo.git_dir) / "MERGE_HEAD").exists():
             raise ApprovalError("a merge is in progress: conclude or abort it, then run "
                                 "`convergent on-merge`")
-        # Re-read under the lock, from HEAD: only committed approvals count as claims.
-        for cand in candidates(root, list(iter_records_at(repo, "HEAD"))):
-            problems = merge_problems(root, config, cand.merge, cand.proposal_commit)
-            if problems:
-                _say(quiet, f"proposal {cand.proposal['id']} is not approved:\n"
-                     + "\n".join(f"  - {p}" for p in problems), err=True)
+        # Re-read under the lock, from HEAD: only committed records count, never the
+        # working tree (where anyone can append an approval line).
+        history = records_at(repo, "HEAD")
+        for proposal in unapproved_proposals(history):
+            answer = approval_of(root, config, proposal["id"], "HEAD")
+            if not answer.approved:
+                _say(quiet, f"proposal {proposal['id']} is not approved:\n"
+                     + "\n".join(f"  - {p}" for p in answer.problems), err=True)
                 continue
-            claimed.append((cand.proposal, approval_record(repo, config, cand)))
+            claimed.append((proposal, approval_record(repo, config, answer)))
         if claimed:
+            ours = {approval["id"] for _, approval in claimed}
+            stray = _uncommitted_ids(root, history) - ours
+            if stray:  # they would be swept into the approval commit
+                raise ApprovalError(f"the log has {len(stray)} uncommitted record(s): commit "
+                                    "them (`convergent commit`) or discard them, then run "
+                                    "`convergent on-merge`")
             # An earlier run whose commit was refused left its (identical) line behind.
             present = {r.get("id") for r in read_records(root)}
             _append(root, [a for _, a in claimed if a["id"] not in present])
@@ -226,6 +187,7 @@ def on_merge(root: Path, quiet: bool = True, *, push_remote: str | None = None
     """
     root = Path(root).resolve()
     config = load_config(root)
+    require_main_branch(open_repo(root), config, "on-merge")
     claimed = _claim(root, config, quiet)
     if claimed and push_remote:
         _push_claim(root, push_remote)
@@ -234,17 +196,3 @@ def on_merge(root: Path, quiet: bool = True, *, push_remote: str | None = None
              f" (merge {approval['evidence']['commit'][:12]})")
         start_or_announce(root, config, proposal, approval, quiet)
     return [approval for _, approval in claimed]
-
-
-def current_identity(repo: git.Repo) -> str:
-    """``Name <email>`` git would write as the author of the next commit."""
-    ident = repo.git.var("GIT_AUTHOR_IDENT")
-    return ident[:ident.rindex(">") + 1]
-
-
-def require_operator(root: Path, config: Config) -> str:
-    who = current_identity(open_repo(root))
-    if not is_operator(config, who):
-        raise ApprovalError(f"{who} is not a configured operator ([operators] allowed in "
-                            ".convergent.toml): only an operator's merge approves")
-    return who

@@ -1,8 +1,9 @@
 """``convergent propose``: a distillation proposal, as a branch an operator can merge.
 
 A proposal is only made for a gap whose frozen-base levers were all tried, in order,
-after the gap was recorded, each measured and each leaving the gap open
-(:func:`convergent.levers.plan_levers`). Otherwise :class:`LeversFirstError` lists every
+after the gap was recorded (and in the gap's current state: after the last cycle that
+changed the weights for it), each measured and each leaving the gap open
+(:func:`convergent.levers.plan_proposal`). Otherwise :class:`LeversFirstError` lists every
 missing or out-of-order piece, one a line, with what to do next.
 
 The proposal record lands on its own branch, ``convergent/proposal/<12 hex of its id>``,
@@ -28,7 +29,7 @@ from convergent.config import Config, load_config
 from convergent.errors import ConvergentError
 from convergent.gitops import open_repo
 from convergent.layout import RECORDS_DIR
-from convergent.levers import LEVER_ORDER, plan_levers
+from convergent.levers import LEVER_ORDER, plan_proposal
 from convergent.recorder import Recorder
 from convergent.status import read_records
 
@@ -185,7 +186,7 @@ def propose(root: Path, gap_name: str, *, push_remote: str | None = None) -> Pro
     root = Path(root).resolve()
     _require_committed_log(root)
     records = read_records(root)
-    plan = plan_levers(records, gap_name)
+    plan = plan_proposal(records, gap_name)
     if not plan.ok or plan.gap is None:
         raise LeversFirstError(gap_name, plan.missing)
     config = load_config(root)

@@ -63,7 +63,9 @@ class Recorder:
 
     def prepare(self, draft: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
         """Validate, verify and finalize a draft; returns the record and its log line."""
-        validate_draft(dict(draft))
+        # Anything else (a list, a string ...) is refused by validate_draft, by name.
+        draft = dict(draft) if isinstance(draft, Mapping) else draft
+        validate_draft(draft)
         verdict = self._verdict(draft)
         record = finalize(draft, verdict)
         line = encode(record, self.record_max_bytes)
@@ -93,32 +95,45 @@ class Recorder:
         time, so every clone writes the same line); checked like any committed line."""
         lines = []
         for record in records:
-            validate_record(dict(record))
+            validate_record(dict(record) if isinstance(record, Mapping) else record)
             lines.append(encode(record, self.record_max_bytes))
         self.log.append(lines)
         self._appended([dict(r) for r in records])
 
     def emit_lines(self, lines: Iterable[bytes], source: str = "<input>",
                    batch: int = 256) -> list[EmitOutcome]:
-        """Append draft JSON lines; bad lines are reported, good ones still appended."""
+        """Append draft JSON lines; bad lines are reported, good ones still appended.
+
+        No line can cost another its place: a line refused for any reason (a bad draft,
+        or an error raised by a verifier or a screening plugin) is reported and the loop
+        goes on, and the good lines prepared so far are appended even when the loop is cut
+        short (an interrupt, an unreadable input).
+        """
         outcomes: list[EmitOutcome] = []
         pending: list[tuple[int, dict[str, Any], bytes]] = []
-        for lineno, raw in enumerate(lines, 1):
-            raw = raw.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            try:
-                draft = decode_line(raw, self.record_max_bytes)
-                record, line = self.prepare(draft)
-            except RecordError as exc:
-                outcomes.append(EmitOutcome(lineno, None,
-                                            InputError(source, lineno, exc.field, exc.message)))
-                continue
-            pending.append((lineno, record, line))
-            if len(pending) >= batch:
-                outcomes.extend(self._flush(pending))
-                pending = []
-        outcomes.extend(self._flush(pending))
+        try:
+            for lineno, raw in enumerate(lines, 1):
+                raw = raw.rstrip(b"\r\n")
+                if not raw.strip():
+                    continue
+                try:
+                    record, line = self.prepare(decode_line(raw, self.record_max_bytes))
+                except RecordError as exc:
+                    outcomes.append(EmitOutcome(lineno, None, InputError(
+                        source, lineno, exc.field, exc.message)))
+                    continue
+                except Exception as exc:  # a plugin's bug must not lose the other lines
+                    outcomes.append(EmitOutcome(lineno, None, InputError(
+                        source, lineno, "", f"could not be recorded: {type(exc).__name__}: "
+                        f"{exc}")))
+                    continue
+                pending.append((lineno, record, line))
+                if len(pending) >= batch:
+                    # Taken first: a failed append is never retried by the finally below.
+                    full, pending = pending, []
+                    outcomes.extend(self._flush(full))
+        finally:
+            outcomes.extend(self._flush(pending))
         return sorted(outcomes, key=lambda o: o.line)
 
     def _flush(self, pending: list[tuple[int, dict[str, Any], bytes]]) -> list[EmitOutcome]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,7 +88,7 @@ def _type(value: Any) -> str:
 def _check_confidence(value: Any) -> None:
     ok_type = isinstance(value, int | float) and not isinstance(value, bool)
     _require(ok_type, "confidence", f"must be a number, got {_type(value)}")
-    _require(math.isfinite(value), "confidence", "must be finite (NaN and Infinity are refused)")
+    _require(math.isfinite(value), "confidence", NOT_FINITE)
     _require(0 <= value <= 1, "confidence", f"must be within 0..1, got {value}")
 
 
@@ -129,12 +130,18 @@ def _check_evidence(kind: str, value: Any) -> None:
     else:
         _require(isinstance(value.get("approved_by"), str), "evidence.approved_by",
                  "must be a string")
-        _require(isinstance(value.get("commit"), str), "evidence.commit", "must be a string")
+        # What vouches (convergent.vouch): the operator's commit, their signature, or both.
+        _require("commit" in value or "signature" in value, "evidence.commit",
+                 "missing (or give evidence.signature)")
+        for key in ("commit", "signature"):
+            if key in value:
+                _require(isinstance(value[key], str), f"evidence.{key}", "must be a string")
 
 
 def validate_draft(draft: Any) -> None:
     """Check a draft's fields and types; raise :class:`RecordError` naming the field."""
     _require(isinstance(draft, dict), "", f"a record must be a JSON object, got {_type(draft)}")
+    check_value(draft)
     unknown = sorted(set(draft) - ALL_FIELDS)
     _require(not unknown, unknown[0] if unknown else "", "unknown field")
     for field in REQUIRED_DRAFT_FIELDS:
@@ -200,19 +207,38 @@ def encode(record: Mapping[str, Any], max_bytes: int = DEFAULT_MAX_RECORD_BYTES)
     return data
 
 
-def decode_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Any:
-    """Parse one raw line into a JSON value; errors name what is wrong."""
+def decode_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[str, Any]:
+    """Parse one raw line into a JSON object within the bounds (see :func:`check_value`).
+
+    The one reader of log and input lines: every error is a :class:`RecordError` naming the
+    field (size, UTF-8, JSON syntax, not an object, nesting, integers, NaN, lone surrogates,
+    duplicate keys), never another exception.
+    """
     if len(raw) > max_bytes:
         raise RecordError("", f"line is {len(raw)} bytes, over the cap of {max_bytes}")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError("", f"not UTF-8 (byte {exc.start})") from None
+    # Too deep for json.loads's recursion (or for ours): refused before parsing.
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+        _raise(_nesting_problem(text))
     try:
-        # NaN/Infinity parse as floats so the field check names the field.
-        return json.loads(text)
+        value = _STRICT.decode(text)
+    except _Refused:
+        # A hook saw a duplicate key or a number out of bounds: parse again, keeping
+        # markers where they were, to name the field.
+        _raise(_value_problem(_LOCATING.decode(text), "", 0)
+               or ("", "refused by the JSON bounds"))
     except json.JSONDecodeError as exc:
         raise RecordError("", f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:  # unreachable after the nesting check; refuse, never crash
+        raise RecordError("", f"nested deeper than {MAX_NESTING} levels") from None
+    if type(value) is not dict:
+        raise RecordError("", f"a record must be a JSON object, got {_json_type(value)}")
+    if _SURROGATE_ESCAPE.search(raw):  # only an escape can spell a lone surrogate in UTF-8
+        _raise(_value_problem(value, "", 0))
+    return value
 
 
 def parse_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[str, Any]:
@@ -222,3 +248,213 @@ def parse_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[st
     if canonical_json(record).encode("utf-8") != raw.rstrip(b"\n"):
         raise RecordError("", "line is not in canonical form (sorted keys, no extra whitespace)")
     return record
+
+
+# --- bounds on JSON values -------------------------------------------------------------------
+#
+# A record is plain, bounded JSON, so that every reader (the gates, the index, status) can
+# walk, hash, encode and store it without a RecursionError, an OverflowError or a
+# UnicodeEncodeError. Drafts from the Python API are checked by :func:`check_value`; lines
+# by :func:`decode_line`, whose hooks refuse the same things while parsing.
+
+MAX_NESTING = 64  # arrays and objects inside one another
+MAX_INT = 2**63 - 1  # |integer|: SQLite's INTEGER, far beyond any count a record holds
+NOT_FINITE = "must be finite (NaN and Infinity are refused)"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# JSON strings and the punctuation that nests: enough to track where a line nests too deep.
+_NESTING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]')
+
+
+def check_value(value: Any) -> None:
+    """Refuse, naming the field, what is not plain bounded JSON: nesting over
+    :data:`MAX_NESTING`, integers beyond :data:`MAX_INT`, NaN and Infinity, lone
+    surrogates, keys that are not strings, values that are not JSON (sets, objects ...)."""
+    _raise(_value_problem(value, "", 0))
+
+
+def _raise(problem: tuple[str, str] | None) -> None:
+    if problem is not None:
+        where, message = problem
+        if len(where) > 120:  # 64 levels of "[0]": enough to find it
+            where = where[:117] + "..."
+        raise RecordError(where, message)
+
+
+def _inner(where: str, key: str) -> str:
+    if not key.isascii() and _SURROGATE.search(key):  # printable in the error
+        key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"{where}.{key}" if where else key
+
+
+def _int_problem(value: int) -> str | None:
+    if -MAX_INT <= value <= MAX_INT:
+        return None
+    return f"integer out of range (at most {len(str(MAX_INT))} digits, |n| <= 2**63 - 1)"
+
+
+def _value_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None:
+    """The first (field, message) that makes ``value`` not plain bounded JSON, or None."""
+    kind = type(value)
+    if kind is str:  # the common leaves first, by exact type: the walk runs on every emit
+        return (where, "contains a lone surrogate (not Unicode text)") if (
+            not value.isascii() and _SURROGATE.search(value)) else None
+    if kind is float or kind is bool or value is None:
+        return None if kind is not float or math.isfinite(value) else (where, NOT_FINITE)
+    if kind is dict:
+        if depth >= MAX_NESTING:
+            return where, f"nested deeper than {MAX_NESTING} levels"
+        for key, item in value.items():
+            if type(key) is not str or (not key.isascii() and _SURROGATE.search(key)):
+                break  # the general path below names it
+            found = _value_problem(item, f"{where}.{key}" if where else key, depth + 1)
+            if found is not None:
+                return found
+        else:
+            return None
+    if isinstance(value, str):
+        return (where, "contains a lone surrogate (not Unicode text)") if (
+            not value.isascii() and _SURROGATE.search(value)) else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        message = _int_problem(value)
+        return None if message is None else (where, message)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (where, NOT_FINITE)
+    if isinstance(value, _Bad):
+        return where, value.message
+    if isinstance(value, dict | list | tuple) and depth >= MAX_NESTING:
+        return where, f"nested deeper than {MAX_NESTING} levels"
+    if isinstance(value, dict):
+        duplicate = getattr(value, "duplicate", None)
+        if duplicate is not None:
+            return _inner(where, duplicate), "duplicate key"
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return where, f"has a key that is not a string ({_type(key)})"
+            inner = _inner(where, key)
+            if not key.isascii() and _SURROGATE.search(key):
+                return inner, "key contains a lone surrogate (not Unicode text)"
+            found = _value_problem(item, inner, depth + 1)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _value_problem(item, f"{where}[{i}]", depth + 1)
+            if found is not None:
+                return found
+        return None
+    return where, f"is not a JSON value ({_type(value)})"
+
+
+def _nesting_problem(text: str) -> tuple[str, str] | None:
+    """Where ``text`` nests arrays/objects deeper than :data:`MAX_NESTING`, found by its
+    tokens (json.loads would raise RecursionError on a deep enough line)."""
+    # One frame per open container: [is_object, current key or index, last string seen].
+    stack: list[list[Any]] = []
+    for match in _NESTING_TOKEN.finditer(text):
+        token = match.group()
+        char = token[0]
+        if char in "[{":
+            if len(stack) >= MAX_NESTING:
+                where = ""
+                for is_object, key, _ in stack:
+                    where = _inner(where, str(key)) if is_object else f"{where}[{key}]"
+                return where, f"nested deeper than {MAX_NESTING} levels"
+            stack.append([char == "{", None if char == "{" else 0, None])
+        elif char in "]}":
+            if stack:
+                stack.pop()
+        elif not stack:
+            continue
+        elif char == ":":
+            stack[-1][1] = stack[-1][2]
+        elif char == ",":
+            if not stack[-1][0]:
+                stack[-1][1] += 1
+        else:
+            stack[-1][2] = token[1:-1]
+    return None
+
+
+class _Refused(Exception):
+    """Raised by the strict decoder's hooks; :func:`decode_line` then names the field."""
+
+
+class _Bad:
+    """What the locating decoder leaves where a value is out of bounds."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _DuplicateKeys(dict[str, Any]):
+    duplicate: str
+
+
+def _strict_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Refused
+    return obj
+
+
+def _strict_int(text: str) -> int:
+    # Checking the length first keeps int() from ever meeting 4,300+ digits.
+    if len(text) > 20 or _int_problem(value := int(text)) is not None:
+        raise _Refused
+    return value
+
+
+def _strict_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _Refused
+    return value
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _Refused
+
+
+def _locating_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _DuplicateKeys(obj)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.duplicate = key
+            break
+        seen.add(key)
+    return marked
+
+
+def _locating_int(text: str) -> Any:
+    if len(text.lstrip("-")) > len(str(MAX_INT)):
+        return _Bad(f"integer of {len(text.lstrip('-'))} digits, out of range "
+                    "(|n| <= 2**63 - 1)")
+    value = int(text)
+    message = _int_problem(value)
+    return value if message is None else _Bad(message)
+
+
+def _locating_float(text: str) -> Any:
+    value = float(text)
+    return value if math.isfinite(value) else _Bad(NOT_FINITE)
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_strict_object, parse_int=_strict_int,
+                           parse_float=_strict_float, parse_constant=_refuse_constant)
+_LOCATING = json.JSONDecoder(object_pairs_hook=_locating_object, parse_int=_locating_int,
+                             parse_float=_locating_float,
+                             parse_constant=lambda text: _Bad(NOT_FINITE))
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", int: "a number", float: "a number",
+             bool: "true or false"}
+    return names.get(type(value), "null")

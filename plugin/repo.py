@@ -40,10 +40,13 @@ def _ensure_lines(path: Path, lines: tuple[str, ...] | list[str]) -> bool:
     return True
 
 
-def _ensure_config(root: Path, operators: list[str], base: str | None) -> None:
+def _ensure_config(root: Path, operators: list[str], base: str | None, branch: str | None
+                   ) -> None:
     """Write the default config, or add what an older config lacks (never removing)."""
     path = root / CONFIG_FILE
     config: Config = default_config()
+    if branch:  # the branch checked out when the repo became a records repo
+        config["operators"]["main_branch"] = branch
     if operators:
         config["operators"]["allowed"] = operators
     if base:
@@ -95,14 +98,17 @@ def init_repo(path: Path, *, operators: list[str] | None = None, base: str | Non
     active = root / ACTIVE_FILE
     if not active.exists():
         active.write_text("base\n", "utf-8")
-    _ensure_config(root, operators or [], base)
+    branch = None if repo.head.is_detached else repo.active_branch.name
+    _ensure_config(root, operators or [], base, branch)
     _ensure_lines(root / GITATTRIBUTES, GITATTRIBUTES_LINES)
     _ensure_lines(root / ".gitignore", [GITIGNORE_LINE])
     (root / LOCAL_DIR).mkdir(exist_ok=True)
     if install_hooks:
+        from convergent.approval import main_branch
+        from convergent.config import load_config
         from convergent.hooks.install import install_git_hooks
 
-        install_git_hooks(root)
+        install_git_hooks(root, main_branch(load_config(root)))
     paths = [CONFIG_FILE, GITATTRIBUTES, ".gitignore", ACTIVE_FILE,
              f"{RECORDS_DIR}/.gitkeep", f"{SOURCES_DIR}/.gitkeep", f"{ADAPTERS_DIR}/.gitkeep"]
     commit_paths(root, [p for p in paths if (root / p).exists()],

@@ -6,30 +6,58 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from convergent.config import load_config
-from convergent.history import parsed_record
-from convergent.layout import ACTIVE_FILE
+from convergent.config import Config, load_config
+from convergent.errors import RecordError
+from convergent.history import shaped_record
+from convergent.layout import RECORDS_DIR
 from convergent.log import iter_raw_lines, segment_paths
+
+UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
+
+
+def read_log(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The working tree's well-formed records in log order, and each other line named
+    (``path:line: schema: message``)."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for path, lineno, raw in iter_raw_lines(root):
+        try:
+            records.append(shaped_record(raw))
+        except RecordError as exc:
+            problems.append(f"{RECORDS_DIR}/{path.name}:{lineno}: schema: {exc}")
+    return records, problems
 
 
 def read_records(root: Path) -> list[dict[str, Any]]:
-    """Every parseable record of the working tree's log, in log order."""
-    out = []
-    for _, _, raw in iter_raw_lines(root):
-        record = parsed_record(raw)
-        if record is not None:
-            out.append(record)
-    return out
+    """Every well-formed record of the working tree's log, in log order."""
+    return read_log(root)[0]
 
 
-def active_adapter(root: Path) -> str:
-    path = root / ACTIVE_FILE
-    return path.read_text("utf-8").strip() if path.exists() else "base"
+def active_adapter(root: Path, config: Config) -> dict[str, Any]:
+    """The active adapter, only when the rules back it; else "unknown" and why it is refused
+    (an unregistered adapter is never reported as active)."""
+    from convergent.adapters import active_problems, read_active
+
+    value = read_active(root)
+    problems = active_problems(root, config)
+    if problems:
+        return {"active_adapter": "unknown", "active_adapter_refused": {
+            "value": value, "reasons": problems}}
+    return {"active_adapter": value}
+
+
+def approval_signatures(config: Config) -> str:
+    from convergent.approval import unsigned_warning
+
+    warning = unsigned_warning(config)
+    return f"UNSIGNED: {warning}" if warning else (
+        "signed: an approving merge must carry a signature that verifies "
+        "([operators] require_signed = true)")
 
 
 def collect_status(root: Path) -> dict[str, Any]:
     config = load_config(root)
-    records = read_records(root)
+    records, problems = read_log(root)
     kinds = Counter(r.get("kind") for r in records)
     experiences = [r for r in records if r.get("kind") == "experience"]
     verified = sum(1 for r in experiences if (r.get("verdict") or {}).get("verified"))
@@ -41,8 +69,11 @@ def collect_status(root: Path) -> dict[str, Any]:
         "kinds": dict(sorted((str(k), v) for k, v in kinds.items())),
         "experiences": {"total": len(experiences), "verified": verified,
                         "unverified": len(experiences) - verified},
-        "active_adapter": active_adapter(root),
+        **active_adapter(root, config),
+        "approval_signatures": approval_signatures(config),
         "distillation": config["distillation"].get("state", "dormant"),
+        # Lines that are not records (committed past the gates): named, never counted.
+        "unreadable_lines": problems,
     }
     from convergent.status_sections import extra_sections
 
@@ -52,27 +83,45 @@ def collect_status(root: Path) -> dict[str, Any]:
 
 def render_status(status: dict[str, Any], out: TextIO) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=out, width=100)
-    table = Table(title=f"convergent status: {status['repo']}", show_header=False)
+    table = Table(title=escape(f"convergent status: {status['repo']}"), show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value")
+
+    def row(what: str, value: str) -> None:
+        table.add_row(what, escape(value))  # values are text, never rich markup
+
     log = status["log"]
-    table.add_row("log", f"{log['records']} records, {log['segments']} segments, "
-                         f"{log['bytes']} bytes")
+    row("log", f"{log['records']} records, {log['segments']} segments, {log['bytes']} bytes")
     exp = status["experiences"]
-    table.add_row("experiences", f"{exp['total']} ({exp['verified']} verified, "
-                                 f"{exp['unverified']} unverified)")
-    table.add_row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
-                  or "none")
-    table.add_row("active adapter", status["active_adapter"])
-    table.add_row("distillation", status["distillation"])
+    row("experiences", f"{exp['total']} ({exp['verified']} verified, "
+                       f"{exp['unverified']} unverified)")
+    row("records by kind", ", ".join(f"{k}: {v}" for k, v in status["kinds"].items())
+        or "none")
+    refused = status.get("active_adapter_refused")
+    row("active adapter", status["active_adapter"] if not refused else (
+        f"unknown: ACTIVE names {refused['value']}, which is REFUSED: "
+        + "; ".join(refused["reasons"])))
+    row("approval signatures", status["approval_signatures"])
+    row("distillation", status["distillation"])
     for key, value in status.items():
-        if key in ("repo", "log", "experiences", "kinds", "active_adapter", "distillation"):
+        if key in ("repo", "log", "experiences", "kinds", "active_adapter",
+                   "active_adapter_refused", "approval_signatures", "distillation",
+                   "unreadable_lines"):
             continue
-        table.add_row(key.replace("_", " "), _fmt(value))
+        row(key.replace("_", " "), _fmt(value))
     console.print(table)
+    unreadable = status.get("unreadable_lines") or []
+    if unreadable:
+        console.print(f"{len(unreadable)} line(s) of the log are not records "
+                      "(`convergent verify` checks the whole log):", markup=False)
+        for problem in unreadable[:UNREADABLE_SHOWN]:
+            console.print(problem, markup=False, highlight=False)
+        if len(unreadable) > UNREADABLE_SHOWN:
+            console.print(f"... and {len(unreadable) - UNREADABLE_SHOWN} more", markup=False)
 
 
 def _fmt(value: Any) -> str:

@@ -30,14 +30,17 @@ def extra_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _adapter_history(root: Path) -> list[str]:
-    """Promotion tags, oldest first, with the adapter each promoted."""
+    """Promotion tags, oldest first, with the adapter each promoted (refused tags marked)."""
+    from convergent.adapters import RegistryError, adapter_tags, tag_metadata, tag_problems
+    from convergent.config import load_config
     from convergent.gitops import open_repo
-    from convergent.trainer.registry import RegistryError, adapter_tags, tag_metadata
 
+    refused = {name for name, _ in tag_problems(root, load_config(root))}
     out = []
     for tag in adapter_tags(open_repo(root)):
+        mark = " (REFUSED by the adapters gate)" if tag.name in refused else ""
         try:
-            out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}")
+            out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}{mark}")
         except RegistryError:  # a tag someone made by hand, without our metadata
-            out.append(f"{tag.name}=?")
+            out.append(f"{tag.name}=?{mark}")
     return out

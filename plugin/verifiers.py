@@ -8,10 +8,7 @@ raises for bad evidence: it returns an unverified :class:`Verdict` that says why
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -22,22 +19,58 @@ import git
 
 from convergent.config import Config
 from convergent.harness import ExecutionCase, Harness
-from convergent.layout import SOURCES_DIR
 from convergent.records import Verdict
 
 Verifier = Callable[[Mapping[str, Any], "VerifyContext"], Verdict]
 
-SHA256_REF = re.compile(r"sha256:([0-9a-f]{64})")
 # A commit named by its (abbreviated) hex id, never a rev expression such as HEAD~1.
 COMMIT_SHA = re.compile(r"[0-9a-f]{7,64}")
 
 
 @dataclass
 class VerifyContext:
-    """What a verifier may use: the records repo and its resolved config."""
+    """What a verifier may use: the records repo and its resolved config, and where the
+    record stands in Git.
+
+    ``base_rev`` is the revision the record builds on, where its evidence must already be
+    committed: HEAD at emit and for the staged change, the first parent when a commit is
+    checked (None: nothing committed yet). ``committer`` is who commits the record
+    (``Name <email>``): the commit's author when a commit is checked, else (None) the git
+    identity of this clone.
+    """
 
     root: Path
     config: Config
+    base_rev: str | None = "HEAD"
+    committer: str | None = None
+
+    @cached_property
+    def repo(self) -> git.Repo | None:
+        try:
+            return git.Repo(self.root)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return None
+
+    @cached_property
+    def base_commit(self) -> str | None:
+        """``base_rev`` as a commit sha; None when there is none."""
+        if self.repo is None or self.base_rev is None:
+            return None
+        try:
+            return self.repo.commit(self.base_rev).hexsha
+        except (git.BadName, ValueError):
+            return None
+
+    @cached_property
+    def record_author(self) -> str | None:
+        if self.committer is not None or self.repo is None:
+            return self.committer
+        from convergent.gitops import author_identity
+
+        try:
+            return author_identity(self.repo)
+        except git.GitCommandError:  # no identity configured: nobody to compare with
+            return None
 
     @cached_property
     def sandbox(self) -> Harness:
@@ -102,54 +135,30 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def source_path(root: Path, ref: str) -> Path:
-    """Where the snapshot named ``sha256:<hex>`` lives; ValueError for any other name
-    (so a citation cannot point outside the sources dir)."""
-    match = SHA256_REF.fullmatch(ref)
-    if match is None:
-        raise ValueError(f"source {ref!r} is not 'sha256:' + 64 lower-case hex digits")
-    return root / SOURCES_DIR / match.group(1)
-
-
-def store_source(root: Path, content: str | bytes) -> str:
-    """Write a content-addressed source snapshot (UTF-8 for text); returns its name."""
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    ref = "sha256:" + hashlib.sha256(data).hexdigest()
-    path = source_path(root, ref)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Temp file then rename: a concurrent reader never sees half a snapshot.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    return ref
-
-
-def _snapshot_text(root: Path, ref: str) -> str:
-    """The snapshot's text; ValueError naming what is wrong with it."""
-    path = source_path(root, ref)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"snapshot {ref} is missing from {SOURCES_DIR}/") from None
-    if "sha256:" + hashlib.sha256(data).hexdigest() != ref:
-        raise ValueError(f"snapshot {ref} does not match its hash (edited after storing)")
-    return data.decode("utf-8", errors="replace")
-
-
 def verify_grounding(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
-    """Verified iff every cited quote occurs, whitespace-normalized, in its snapshot."""
+    """Verified iff every cited quote occurs, whitespace-normalized, in its snapshot, and
+    every snapshot may be cited by this record (see :mod:`convergent.sources`:
+    committed before it, a regular file, registered by another source or an operator)."""
+    from convergent.sources import committed_snapshot, provenance_problem
+
     citations = record["evidence"]["citations"]
     if not citations:
         return Verdict(False, "grounding", "no citations")
+    if ctx.repo is None:
+        return Verdict(False, "grounding", f"{ctx.root} is not a git repository: snapshots "
+                       "are cited as committed")
+    emitter = record["source"]["emitter"] if isinstance(record.get("source"), Mapping) else None
     for i, citation in enumerate(citations):
         try:
-            text = _snapshot_text(ctx.root, citation["source"])
+            snapshot = committed_snapshot(ctx.repo, citation["source"], ctx.base_commit)
         except ValueError as exc:
             return Verdict(False, "grounding", f"citation {i}: {exc}")
+        problem = provenance_problem(snapshot, emitter=emitter, committer=ctx.record_author,
+                                     config=ctx.config, root=ctx.root)
+        if problem is not None:
+            return Verdict(False, "grounding", f"citation {i}: {problem}")
         quote = normalize_whitespace(citation["quote"])
-        if not quote or quote not in normalize_whitespace(text):
+        if not quote or quote not in normalize_whitespace(snapshot.text):
             return Verdict(False, "grounding",
                            f"citation {i}: quote not found in {citation['source']}")
     return Verdict(True, "grounding", f"{len(citations)} quote(s) found in their snapshots")
@@ -159,29 +168,67 @@ def verify_grounding(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
 
 
 def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
-    """Verified iff the commit exists here and its author is a configured operator
-    (and is who ``approved_by`` names)."""
+    """Verified iff a configured operator vouches for *this* record (its vouch digest,
+    :mod:`convergent.vouch`): by a commit of theirs in the record's history that carries
+    the digest (signed, when the config requires signatures), or by their SSH signature
+    over it. Every piece of evidence given must hold."""
+    from convergent.approval import is_operator
+    from convergent.vouch import signature_problem as vouch_signature_problem
+    from convergent.vouch import vouch_digest
+
     evidence = record["evidence"]
-    sha = evidence["commit"]
-    if not isinstance(sha, str) or COMMIT_SHA.fullmatch(sha) is None:
-        return Verdict(False, "operator", f"commit {sha!r} is not a hex commit id")
-    author = _commit_author(ctx.root, sha)
-    if author is None:
-        return Verdict(False, "operator", f"commit {sha} does not exist in {ctx.root}")
-    allowed = ctx.config.get("operators", {}).get("allowed", [])
-    if author not in allowed:
-        return Verdict(False, "operator", f"commit {sha} is by {author}, not a configured "
+    approved_by = normalize_whitespace(evidence["approved_by"])
+    if not is_operator(ctx.config, approved_by):
+        return Verdict(False, "operator", f"approved_by {approved_by} is not a configured "
                        "operator ([operators] allowed)")
-    if normalize_whitespace(evidence["approved_by"]) != author:
-        return Verdict(False, "operator", f"approved_by {evidence['approved_by']!r} is not "
-                       f"the commit's author {author}")
-    return Verdict(True, "operator", f"commit {sha} by operator {author}")
+    digest = vouch_digest(record)
+    passed = []
+    if "commit" in evidence:
+        problem = _commit_problem(evidence["commit"], approved_by, digest, ctx)
+        if problem is not None:
+            return Verdict(False, "operator", problem)
+        passed.append(f"commit {evidence['commit'][:12]} by operator {approved_by}")
+    if "signature" in evidence:
+        signature = evidence["signature"]
+        problem = (vouch_signature_problem(ctx.root, ctx.config, approved_by, digest, signature)
+                   if isinstance(signature, str) else "evidence.signature must be a string")
+        if problem is not None:
+            return Verdict(False, "operator", problem)
+        passed.append(f"signature of operator {approved_by}")
+    if not passed:
+        return Verdict(False, "operator", "no evidence.commit or evidence.signature vouches")
+    return Verdict(True, "operator", f"{' and '.join(passed)} vouch for {digest}")
 
 
-def _commit_author(root: Path, sha: str) -> str | None:
-    """``Name <email>`` of the commit's author, or None when there is no such commit."""
+def _commit_problem(sha: Any, approved_by: str, digest: str, ctx: VerifyContext) -> str | None:
+    """Why the commit ``sha`` does not vouch for ``digest`` as ``approved_by`` (None: it
+    does)."""
+    from convergent.approval import is_operator, person, signature_problem
+    from convergent.gitops import is_ancestor
+    from convergent.vouch import TRAILER, commit_vouches
+
+    if not isinstance(sha, str) or COMMIT_SHA.fullmatch(sha) is None:
+        return f"commit {sha!r} is not a hex commit id"
     try:
-        commit = git.Repo(root).commit(sha)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.BadName, ValueError):
-        return None
-    return f"{commit.author.name} <{commit.author.email}>"
+        if ctx.repo is None:
+            raise ValueError(sha)
+        commit = ctx.repo.commit(sha)
+    except (git.BadName, ValueError):
+        return f"commit {sha} does not exist in {ctx.root}"
+    author = person(commit.author)
+    if not is_operator(ctx.config, author):
+        return f"commit {sha} is by {author}, not a configured operator ([operators] allowed)"
+    if author != approved_by:
+        return f"approved_by {approved_by!r} is not the commit's author {author}"
+    if ctx.config["operators"].get("require_signed"):
+        problem = signature_problem(ctx.root, ctx.config, commit.hexsha)
+        if problem is not None:
+            return f"commit {sha}: {problem} ([operators] require_signed)"
+    if ctx.base_commit is None or not is_ancestor(ctx.repo, commit.hexsha, ctx.base_commit):
+        return (f"commit {sha} is not in the history this record is committed on (vouch on "
+                "this branch, before the record)")
+    if not commit_vouches(ctx.repo, commit, digest):
+        return (f"commit {sha} by operator {author} does not vouch for this record: no "
+                f"'{TRAILER}: {digest}' trailer and no added line holding the digest "
+                "(vouch with `convergent vouch`)")
+    return None

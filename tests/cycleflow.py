@@ -53,10 +53,11 @@ def emit_experiences(root: Path, start: int, count: int, **extra: Any) -> list[s
 
 
 def approve_new_proposal(root: Path, *, first: bool) -> str:
-    """Gap + levers (once), a proposal, the operator's merge; returns the proposal id."""
+    """Gap (once) + lever tries (one set per cycle), a proposal, the operator's merge;
+    returns the proposal id."""
     if first:
         gap(root)
-        levers(root)
+    levers(root)  # one cycle per measured gap state: each proposal measures the levers
     proposal = propose(root, "strings")
     git(root, *as_operator("merge", "--no-ff", "-m", "approve", proposal.branch))
     on_merge(root)  # no-op when the post-merge hook already claimed it

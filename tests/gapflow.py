@@ -45,6 +45,12 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
                           check=check)
 
 
+def without_hooks(*args: str) -> list[str]:
+    """Git arguments for a clone without our hooks (hooks are not cloned): how a commit
+    that the local gates refuse still gets made, for CI's gates to catch."""
+    return ["-c", "core.hooksPath=/dev/null", *args]
+
+
 def as_operator(*args: str) -> list[str]:
     return ["-c", f"user.name={OPERATOR_NAME}", "-c", f"user.email={OPERATOR_EMAIL}", *args]
 

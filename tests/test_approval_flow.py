@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gapflow import as_operator, gap, git, levers, records, set_config, skip_git_hooks
+from conftest import UNSIGNED_WARNING
+from gapflow import (
+    as_operator,
+    gap,
+    git,
+    levers,
+    records,
+    set_config,
+    skip_git_hooks,
+    without_hooks,
+)
 
 from convergent.cli import cli
 from convergent.log import segment_paths
@@ -85,7 +95,7 @@ def test_only_an_operators_merge_approves_and_starts_exactly_one_cycle(
         again = CliRunner().invoke(cli, ["on-merge", "--repo", str(root)])
         assert again.exit_code == 0 and again.output == ""
     assert records(root, "approval") == [approval]
-    assert check_all(root) == (0, "all gates passed\n")
+    assert check_all(root) == (0, UNSIGNED_WARNING + "all gates passed\n")
 
     # A second approval of the same proposal, even naming the real merge, is refused.
     forge_approval(root, pid, merge)
@@ -116,7 +126,11 @@ def test_a_forged_approval_without_a_merge_is_refused(proposal_repo: tuple[Path,
     refused = git(root, *as_operator("commit", "-m", "approve"), check=False)
     assert refused.returncode != 0  # the pre-commit hook ran the approval gate
     assert f"approval: commit {head[:12]} is not a merge" in refused.stderr
-    git(root, *as_operator("commit", "--no-verify", "-q", "-m", "approve, skipping hooks"))
+    skipped = git(root, *as_operator("commit", "--no-verify", "-m", "approve, skipping hooks"),
+                  check=False)
+    assert skipped.returncode != 0  # the reference-transaction hook ran the gates anyway
+    assert f"approval: commit {head[:12]} is not a merge" in skipped.stderr
+    git(root, *without_hooks(*as_operator("commit", "-q", "-m", "approve, without hooks")))
     code, text = check_all(root)
     assert code == 1 and f"approval: commit {head[:12]} is not a merge" in text
 
@@ -198,3 +212,21 @@ def test_two_clones_sharing_a_remote_start_one_cycle(proposal_repo: tuple[Path, 
     assert on_merge(b, push_remote="origin") == []
     # Both wrote the same approval (a function of the merge); Git kept one line.
     assert records(b, "approval") == [mine]
+
+
+def test_unsigned_approvals_are_said_plainly(proposal_repo: tuple[Path, Proposal]) -> None:
+    """Without required signatures anyone can write an operator's name on a merge; status
+    and check say so every time."""
+    root, proposal = proposal_repo
+    spoofed = git(root, *as_operator("merge", "--no-ff", "-m", "I am Ada", proposal.branch))
+    assert f"cycle due for proposal {proposal.record['id']}" in output(spoofed)  # the hole
+    status = CliRunner().invoke(cli, ["status", "--json", "--repo", str(root)])
+    assert '"approval_signatures": "UNSIGNED: approvals are unsigned' in status.output
+    text = CliRunner().invoke(cli, ["status", "--repo", str(root)]).output
+    flat = " ".join(part.strip(" │") for part in text.splitlines())
+    assert "approval signatures │ UNSIGNED: approvals are unsigned" in text
+    assert "any committer can spoof an operator" in " ".join(flat.split())
+    code, out = check_all(root)
+    assert code == 0 and out.startswith(UNSIGNED_WARNING)
+    set_config(root, "operators", "require_signed", "true")
+    assert "warning" not in check_all(root)[1]

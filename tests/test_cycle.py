@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,12 +17,15 @@ import git as gitpython
 import pytest
 from click.testing import CliRunner
 from cycleflow import HOLDOUT, approve_new_proposal, cycle_repo, emit_experiences
-from gapflow import git, records, set_config, skip_git_hooks
+from gapflow import as_operator, git, records, set_config, skip_git_hooks, without_hooks
 
 from convergent.cli import cli
 from convergent.holdout import HoldoutChangedError
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
-from convergent.trainer.cycle import run_due_cycles
+from convergent.on_merge import on_merge
+from convergent.proposals import LeversFirstError, propose
+from convergent.recorder import Recorder
+from convergent.trainer.cycle import CycleError, run_due_cycles
 from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
 
 pytest.importorskip("torch")
@@ -102,6 +106,45 @@ def test_regenerate_gives_the_same_sha256(promoted: Path) -> None:
     assert "identical" in result.output
 
 
+def test_one_set_of_lever_tries_backs_one_cycle(promoted: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """After v3 was promoted, its lever tries back no second proposal: `propose` refuses;
+    one made by hand and merged by the operator starts no cycle, and check goes red."""
+    root = tmp_path / "records"
+    shutil.copytree(promoted, root, symlinks=True)
+    for var in ("GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"):
+        monkeypatch.delenv(var, raising=False)  # our hooks run again from here on
+    before = (read_active(root), adapter_tags(gitpython.Repo(root)), records(root, "cycle"))
+    with pytest.raises(LeversFirstError, match="one cycle per measured gap state"):
+        propose(root, "strings")
+    [gap_record] = records(root, "gap")
+    tries = records(root, "lever")[-3:]  # the tries the last (promoted) cycle relied on
+    git(root, "checkout", "-q", "-b", "again")
+    with Recorder(root, verify=False) as recorder:
+        recorder.emit({"kind": "proposal", "claim": "distill strings once more",
+                       "evidence": {"type": "proposal", "gap": "strings",
+                                    "levers": [t["id"] for t in tries],
+                                    "manifest": {"experiences": [], "external": "stdlib"},
+                                    "cycle_config": {}},
+                       "links": [gap_record["id"], *(t["id"] for t in tries)],
+                       "confidence": 1.0, "source": {"emitter": "hand", "model": "tiny",
+                                                     "origin": "self"}})
+    git(root, *without_hooks("commit", "-qam", "a proposal by hand"))
+    git(root, "checkout", "-q", "main")
+    refused = git(root, *as_operator("merge", "--no-ff", "-m", "approve", "again"), check=False)
+    assert refused.returncode != 0 and "levers-first: lever 'route'" in refused.stderr
+    git(root, "merge", "--abort")
+    git(root, *without_hooks(*as_operator("merge", "--no-ff", "-q", "-m", "approve", "again")))
+    with pytest.raises(CycleError, match="levers-first: lever 'route' for gap 'strings' was "
+                                         "tried before cycle"):
+        on_merge(root)  # the approval is genuine: the cycle itself refuses
+    assert len(records(root, "approval")) == len(records(promoted, "approval")) + 1
+    assert (read_active(root), adapter_tags(gitpython.Repo(root)),
+            records(root, "cycle")) == before
+    result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(root)])
+    assert result.exit_code == 1 and "levers-first: lever 'route'" in result.output
+
+
 def test_revert_twice_walks_back_to_v1_and_a_hand_revert_works(promoted: Path) -> None:
     tags = adapter_tags(gitpython.Repo(promoted))
     shas = [tag_metadata(t)["adapter"] for t in tags]
@@ -171,6 +214,24 @@ def _tree(pid: int) -> list[int]:
         return [pid]
 
 
+def _survivors(pids: list[int], timeout_s: float = 30.0) -> list[str]:
+    """The processes of ``pids`` still alive (zombies count as dead) after ``timeout_s``."""
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = []
+        for pid in pids:
+            try:
+                process = psutil.Process(pid)
+                if process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(f"{pid} {' '.join(process.cmdline())[:120]}")
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
 def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
         records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     skip_git_hooks(monkeypatch)
@@ -189,9 +250,11 @@ def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
                                        ).read_text()[-2000:]
         time.sleep(0.2)
     time.sleep(2)  # well inside training
-    for pid in reversed(_tree(runner.pid)):
-        os.kill(pid, signal.SIGKILL)
+    children = _tree(runner.pid)[1:]
+    assert children, "the trainer runs in a child process"
+    os.kill(runner.pid, signal.SIGKILL)  # the parent alone: its children must die with it
     runner.wait()
+    assert _survivors(children) == []  # no trainer outlives a killed `convergent cycle run`
     assert git(records_repo, "rev-parse", "HEAD").stdout == head  # nothing committed
     assert read_active(records_repo) == "base"
     assert sorted(p.name for p in (records_repo / ADAPTERS_DIR).iterdir()) == [".gitkeep"]

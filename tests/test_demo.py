@@ -1,27 +1,28 @@
-"""`convergent demo` end to end, in a temp dir, and the records repo it leaves."""
+"""`convergent demo` end to end, in a temp dir, and the records repo it leaves: run with
+the caller's git identity set to someone else, it still completes the loop, approved by
+the operator's signed merge."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import git
 import pytest
 from click.testing import CliRunner
+from conftest import SOMEONE_ELSE, DemoRun
 
 from convergent.cli import cli
+from convergent.demo import DemoError, loop_outcome
 from convergent.status import read_records
 from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
 
 pytest.importorskip("torch")
-pytestmark = [pytest.mark.train, pytest.mark.slow]
 
 
-def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
-    target = tmp_path / "demo"
-    done = subprocess.run([sys.executable, "-m", "convergent", "demo", str(target), "--quick"],
-                          capture_output=True, text=True, timeout=900)
+@pytest.mark.train
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop(demo_run: DemoRun) -> None:
+    done = demo_run.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
     for step in range(1, 9):
@@ -31,7 +32,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "a hand edit of a committed line: refused" in out
     assert "convergent check --all: green" in out
 
-    root = target / "records"
+    root = demo_run.root
     repo = git.Repo(root)
     [tag] = adapter_tags(repo)
     assert tag.name == "adapter/v1"
@@ -52,7 +53,34 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(root)])
     assert result.exit_code == 0, result.output
+    assert "approvals are unsigned" not in result.output
     assert not repo.is_dirty(untracked_files=True)
+
+    # The caller's identity (in GIT_AUTHOR_*/GIT_COMMITTER_*) made none of the commits.
+    people = repo.git.log("--all", "--format=%an <%ae>%n%cn <%ce>").splitlines()
+    assert set(people) == {"Ada Operator <ada@example.com>", "Demo Agent <agent@example.com>"}
+    assert f"{SOMEONE_ELSE[0]} <{SOMEONE_ELSE[1]}>" not in people
+    # The approval: the operator's merge, signed with the demo's key and verified.
+    [approval] = [r for r in read_records(root) if r["kind"] == "approval"]
+    assert approval["evidence"]["approved_by"] == "Ada Operator <ada@example.com>"
+    merge = approval["evidence"]["commit"]
+    signers = root / "allowed_signers"
+    verdict = repo.git.execute(["git", "-c", f"gpg.ssh.allowedSignersFile={signers}", "log",
+                                "-1", "--format=%G? %GS %an", merge])
+    assert verdict == "G ada@example.com Ada Operator"
+    assert 'require_signed = true' in (root / ".convergent.toml").read_text()
+    assert "approved by Ada Operator <ada@example.com>: merge" in out
+    assert "signature verified against allowed_signers" in out
+
+
+def test_the_demo_reports_an_incomplete_loop_as_a_failure(records_repo: Path) -> None:
+    """A merge that approved nothing is said so and fails the demo (exit 1), never narrated
+    as a halted cycle."""
+    said: list[str] = []
+    with pytest.raises(DemoError, match="the loop did not complete: the operator's merge did "
+                                        "not approve the proposal"):
+        loop_outcome(records_repo, "sha256:" + "0" * 64, said.append)
+    assert said == []
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

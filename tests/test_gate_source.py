@@ -11,7 +11,7 @@ from convergent.config import default_config
 from convergent.gates.base import GateContext, NewLine
 from convergent.gates.source import check_source
 from convergent.records import Verdict, encode, finalize
-from convergent.verifiers import store_source
+from convergent.sources import store_source
 
 SEGMENT = "data/convergence/records/seg-000001.jsonl"
 
@@ -44,7 +44,8 @@ def test_truthful_records_pass(tmp_path: Path) -> None:
 
 
 def test_hand_edited_quote_is_refused(tmp_path: Path) -> None:
-    ref = store_source(tmp_path, "Water boils at 100 degrees Celsius at sea level.")
+    ref = store_source(tmp_path, "Water boils at 100 degrees Celsius at sea level.",
+                       registered_by="docs-ingest")
     draft = {"kind": "experience", "claim": "boiling", "task": "q", "response": "100 C",
              "evidence": {"type": "grounding",
                           "citations": [{"source": ref, "quote": "boils at 90 degrees"}]},

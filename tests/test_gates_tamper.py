@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import UNSIGNED_WARNING
 from drafts import note
+from gapflow import without_hooks
 
 from convergent.cli import cli
 from convergent.recorder import Recorder
@@ -72,7 +74,10 @@ def test_git_hook_refuses_and_check_all_catches(committed: Path,
     assert blocked.returncode != 0
     assert "append-only" in blocked.stderr
     assert check_all(committed)[0] == 0  # nothing bad landed
-    git(committed, "commit", "--no-verify", "-qam", "tamper past the hook")
+    skipped = git(committed, "commit", "--no-verify", "-qam", "tamper past the hook",
+                  check=False)
+    assert skipped.returncode != 0 and "append-only" in skipped.stderr  # reference-transaction
+    git(committed, *without_hooks("commit", "-qam", "tamper in a clone without our hooks"))
     code, err = check_all(committed)
     assert code == 1
     assert f"{SEGMENT}:" in err and "append-only" in err
@@ -82,7 +87,7 @@ def test_appending_passes_everywhere(committed: Path) -> None:
     with Recorder(committed, verify=False) as recorder:
         recorder.emit(note(10))
         assert recorder.commit() is not None
-    assert check_all(committed) == (0, "")
+    assert check_all(committed) == (0, UNSIGNED_WARNING)
 
 
 def _branch_append(root: Path, branch: str, n: int) -> None:
@@ -101,7 +106,7 @@ def test_concurrent_branches_union_merge_and_pass(committed: Path) -> None:
     merged = git(committed, "merge", "--no-ff", "--no-edit", "b", check=False)
     assert merged.returncode == 0, merged.stderr
     assert len(_lines(committed)) == 7
-    assert check_all(committed) == (0, "")
+    assert check_all(committed) == (0, UNSIGNED_WARNING)
 
 
 def test_a_merge_that_drops_a_line_is_refused(committed: Path) -> None:
@@ -114,7 +119,9 @@ def test_a_merge_that_drops_a_line_is_refused(committed: Path) -> None:
     git(committed, "add", SEGMENT)
     blocked = git(committed, "commit", "--no-edit", check=False)
     assert blocked.returncode != 0 and "append-only" in blocked.stderr
-    git(committed, "commit", "--no-verify", "--no-edit", "-q")
+    skipped = git(committed, "commit", "--no-verify", "--no-edit", "-q", check=False)
+    assert skipped.returncode != 0 and "append-only" in skipped.stderr  # reference-transaction
+    git(committed, *without_hooks("commit", "--no-edit", "-q"))
     code, err = check_all(committed)
     assert code == 1 and "by the merge" in err
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evidence import register
 
 from convergent import plugins
 from convergent.hookspecs import hookimpl
@@ -84,12 +85,21 @@ def test_no_evidence_emits_nothing(records_repo: Path, observed: list[dict[str, 
     ("Rollback needs a retrain.", False),
 ], ids=["quoted", "misquoted"])
 def test_cite_gives_grounding_evidence(records_repo: Path, quote: str, verified: bool) -> None:
+    ref = register(records_repo, DOC)
     with experience(task="How is an adapter rolled back?", repo=records_repo) as exp:
         exp.respond("With one git revert.")
         exp.cite(DOC, quote)
     assert exp.record is not None and exp.verified is verified
     citation = exp.record["evidence"]["citations"][0]
-    assert citation["source"].startswith("sha256:")
+    assert citation["source"].startswith("sha256:") and citation["source"] == ref
+
+
+def test_cite_of_a_source_nobody_registered_is_unverified(records_repo: Path) -> None:
+    with experience(task="How is an adapter rolled back?", repo=records_repo) as exp:
+        exp.respond("With one git revert.")
+        exp.cite(DOC, "Rollback is one git revert.")
+    assert exp.record is not None and exp.verified is False
+    assert "missing" in exp.record["verdict"]["detail"]
 
 
 def test_one_experience_has_one_kind_of_evidence(records_repo: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evidence import register
 
 pytest.importorskip("langchain_core")
 
@@ -85,6 +86,7 @@ def test_evidence_in_the_chains_output(records_repo: Path) -> None:
 
 def test_citations_give_grounding_evidence(records_repo: Path) -> None:
     doc = "Rollback is one git revert of the promotion commit."
+    register(records_repo, doc)
     meta = {"convergent": {"citations": [{"source_text": doc,
                                           "quote": "one git revert"}]}}
     handler = ConvergentCallbackHandler(records_repo)

@@ -12,6 +12,7 @@ from gapflow import EVAL, gap, git, levers, records, skip_git_hooks, write_eval
 
 from convergent.cli import cli
 from convergent.gaps import GapError, record_gap, record_lever
+from convergent.levers import plan_proposal, proposal_problems
 from convergent.proposals import LeversFirstError, propose
 from convergent.recorder import Recorder
 
@@ -158,3 +159,84 @@ def test_init_writes_the_github_workflow(tmp_path: Path) -> None:
     assert "convergent on-merge --push origin" in text
     assert "runs-on: [self-hosted, gpu]" in text
     assert "nothing to commit" in git(tmp_path / "r", "status").stdout
+
+
+# --- one cycle per measured gap state -------------------------------------------------------
+
+
+def _record(kind: str, n: int, **evidence: object) -> dict[str, object]:
+    return {"kind": kind, "id": f"sha256:{kind}{n:02d}", "ts": f"2026-01-01T00:00:{n:02d}Z",
+            "evidence": {"type": kind, **evidence}}
+
+
+def _tries(start: int) -> list[dict[str, object]]:
+    return [_record("lever", start + i, lever=lever, gap="strings", measured=0.5)
+            for i, lever in enumerate(("route", "verify_best_of_n", "rag"))]
+
+
+def _proposal(n: int, tries: list[dict[str, object]]) -> dict[str, object]:
+    return dict(_record("proposal", n, gap="strings"),
+                links=["sha256:gap00", *(t["id"] for t in tries)])
+
+
+GAP_RECORD = _record("gap", 0, name="strings", target=0.8, measured=0.3)
+
+
+@pytest.mark.parametrize(("outcome", "reverted", "reusable"), [
+    ("promoted", False, False),  # the weights changed: the gap must be measured again
+    ("halted", False, True),     # nothing changed: the same tries still hold
+    ("promoted", True, True),    # rolled back: the gap is as it was measured
+])
+def test_tries_back_one_cycle_unless_it_halted_or_was_reverted(
+        outcome: str, reverted: bool, reusable: bool) -> None:
+    tries = _tries(1)
+    first = _proposal(10, tries)
+    cycle = _record("cycle", 11, proposal=first["id"], outcome=outcome, adapter="sha256:aa")
+    history = [GAP_RECORD, *tries, first, cycle]
+    if reverted:
+        history.append(_record("revert", 12, **{"from": "sha256:aa", "to": "base"}))
+    second = _proposal(20, tries)
+    problems = proposal_problems([*history, second], second)
+    assert (problems == []) is reusable, problems
+    assert plan_proposal(history, "strings").ok is reusable
+    if not reusable:
+        assert problems == [
+            f"lever {lever!r} for gap 'strings' was tried before cycle cycle11 of proposal "
+            "proposal10, which promoted sha256:aa (one cycle per measured gap state: measure "
+            "the levers again): try it again" for lever in ("route", "verify_best_of_n", "rag")]
+        fresh = _tries(13)
+        again = _proposal(20, fresh)
+        assert proposal_problems([*history, *fresh, again], again) == []
+
+
+def test_a_proposal_waiting_for_its_cycle_holds_the_tries() -> None:
+    tries = _tries(1)
+    first = _proposal(10, tries)
+    second = _proposal(20, tries)
+    assert proposal_problems([GAP_RECORD, *tries, first, second], second)[0].endswith(
+        "tried before proposal proposal10 for this gap, which has no cycle yet (one cycle "
+        "per measured gap state: measure the levers again): try it again")
+    # Tries after the first proposal allow a second one, until the first one's cycle
+    # changes the weights: then the second is stale, and the cycle refuses it.
+    fresh = _tries(11)
+    second = _proposal(20, fresh)
+    history = [GAP_RECORD, *tries, first, *fresh, second]
+    assert proposal_problems(history, second) == []
+    cycle = _record("cycle", 30, proposal=first["id"], outcome="promoted", adapter="sha256:aa")
+    assert "was tried before cycle cycle30 of proposal proposal10" in proposal_problems(
+        [*history, cycle], second)[0]
+
+
+def test_propose_again_after_an_unfinished_proposal_is_refused(records_repo: Path,
+                                                               fast: None) -> None:
+    gap(records_repo)
+    levers(records_repo)
+    first = propose(records_repo, "strings")
+    git(records_repo, "merge", "--no-ff", "-q", "-m", "merge the proposal", first.branch)
+    lines = refusal(records_repo)
+    assert len(lines) == 3
+    assert (f"lever 'route' for gap 'strings' was tried before proposal "
+            f"{first.record['id'][7:19]} for this gap, which has no cycle yet") in lines[0]
+    assert "next: `convergent lever record --gap strings --lever route" in lines[0]
+    levers(records_repo)
+    assert propose(records_repo, "strings").record["links"] != first.record["links"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from convergent.trainer.hashing import adapter_sha256, canonical_adapter_config, dir_sha256
+from convergent.adapter_hash import adapter_sha256, canonical_adapter_config, dir_sha256
 from convergent.trainer.spec import SpecError, TrainSpec
 
 HAS_TRAIN_EXTRAS = all(find_spec(name) for name in ("torch", "transformers", "peft", "trl"))

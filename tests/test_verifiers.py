@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from drafts import SOURCE, experience
+from evidence import OPERATOR, as_person, git, register
 
 from convergent.config import Config, default_config
 from convergent.hookspecs import hookimpl
 from convergent.layout import SOURCES_DIR
 from convergent.plugins import pm
 from convergent.records import Verdict
-from convergent.verifiers import VerifyContext, store_source, verify
-
-OPERATOR = "Ada Operator <ada@example.com>"
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+from convergent.sources import store_source
+from convergent.verifiers import VerifyContext, verify
+from convergent.vouch import vouch_digest, vouch_message
 
 
 @pytest.fixture
@@ -108,20 +103,21 @@ TEXT = "The mitochondria is\nthe  powerhouse of the cell.\n\tIt makes ATP."
 
 
 def test_store_source_is_content_addressed(repo: Path) -> None:
-    ref = store_source(repo, TEXT)
-    assert ref.startswith("sha256:") and store_source(repo, TEXT.encode()) == ref
+    ref = store_source(repo, TEXT, registered_by="docs-ingest")
+    assert ref.startswith("sha256:")
+    assert store_source(repo, TEXT.encode(), registered_by="docs-ingest") == ref
     assert (repo / SOURCES_DIR / ref.removeprefix("sha256:")).read_text() == TEXT
 
 
 def test_grounding_passes_with_whitespace_normalized_quotes(ctx: VerifyContext) -> None:
-    ref = store_source(ctx.root, TEXT)
+    ref = register(ctx.root, TEXT)
     verdict = verify(grounded((ref, "the powerhouse   of the\ncell. It makes"),
                               (ref, "mitochondria")), ctx)
     assert verdict.verified, verdict
 
 
 def test_grounding_fails_on_a_quote_not_in_the_source(ctx: VerifyContext) -> None:
-    ref = store_source(ctx.root, TEXT)
+    ref = register(ctx.root, TEXT)
     verdict = verify(grounded((ref, "mitochondria"), (ref, "the powerhouse of the city")), ctx)
     assert not verdict.verified
     assert "citation 1" in verdict.detail and "not found" in verdict.detail
@@ -139,8 +135,10 @@ def test_grounding_refuses_names_that_are_not_hashes(ctx: VerifyContext, ref: st
 
 
 def test_grounding_fails_on_an_edited_snapshot(ctx: VerifyContext) -> None:
-    ref = store_source(ctx.root, TEXT)
+    ref = register(ctx.root, TEXT)
+    # Edited after storing, and the edit committed (the working tree is never read).
     (ctx.root / SOURCES_DIR / ref.removeprefix("sha256:")).write_text(TEXT + " Also: lies.")
+    git(ctx.root, "commit", "-q", "-am", "edit a source")
     verdict = verify(grounded((ref, "Also: lies.")), ctx)
     assert not verdict.verified and "does not match its hash" in verdict.detail
 
@@ -148,34 +146,45 @@ def test_grounding_fails_on_an_edited_snapshot(ctx: VerifyContext) -> None:
 # --- operator ------------------------------------------------------------------------------
 
 
-def commit_as(repo: Path, author: str) -> str:
-    name, _, email = author.partition(" <")
-    git(repo, "-c", f"user.name={name}", "-c", f"user.email={email.rstrip('>')}",
-        "commit", "-q", "--allow-empty", "-m", "approve")
-    return git(repo, "rev-parse", "HEAD")
-
-
-def approval(commit: str, approved_by: str = OPERATOR) -> dict[str, Any]:
+def approval(commit: str | None = None, approved_by: str = OPERATOR) -> dict[str, Any]:
+    evidence = {"type": "operator", "approved_by": approved_by}
+    if commit is not None:
+        evidence["commit"] = commit
     return {"kind": "experience", "claim": "approved", "task": "t", "response": "r",
-            "evidence": {"type": "operator", "approved_by": approved_by, "commit": commit},
+            "evidence": evidence,
             "confidence": 1.0, "source": {**SOURCE, "origin": "operator"}}
 
 
+def commit_as(repo: Path, author: str, message: str = "approve") -> str:
+    git(repo, *as_person(author), "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def vouched(repo: Path, author: str, approved_by: str = OPERATOR) -> dict[str, Any]:
+    """An approval whose commit, by ``author``, carries the trailer for this record."""
+    record = approval(approved_by=approved_by)
+    sha = commit_as(repo, author, vouch_message([vouch_digest(record)], ["approved"]))
+    record["evidence"]["commit"] = sha
+    return record
+
+
 def test_operator_passes_for_a_configured_author(ctx: VerifyContext) -> None:
-    sha = commit_as(ctx.root, OPERATOR)
-    assert verify(approval(sha), ctx).verified
-    assert verify(approval(sha[:12]), ctx).verified
+    record = vouched(ctx.root, OPERATOR)
+    assert verify(record, ctx).verified
+    sha = record["evidence"]["commit"]
+    record["evidence"]["commit"] = sha[:12]
+    assert verify(record, ctx).verified
 
 
 def test_operator_fails_for_an_author_not_configured(ctx: VerifyContext) -> None:
-    sha = commit_as(ctx.root, "Mallory <mallory@example.com>")
-    verdict = verify(approval(sha, "Mallory <mallory@example.com>"), ctx)
+    record = vouched(ctx.root, "Mallory <mallory@example.com>", "Mallory <mallory@example.com>")
+    verdict = verify(record, ctx)
     assert not verdict.verified and "not a configured operator" in verdict.detail
 
 
 def test_operator_fails_when_approved_by_is_not_the_author(ctx: VerifyContext) -> None:
-    sha = commit_as(ctx.root, OPERATOR)
-    verdict = verify(approval(sha, "Bob Operator <bob@example.com>"), ctx)
+    record = vouched(ctx.root, OPERATOR, "Bob Operator <bob@example.com>")
+    verdict = verify(record, ctx)
     assert not verdict.verified and "approved_by" in verdict.detail
 
 

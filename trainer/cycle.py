@@ -93,42 +93,113 @@ def cycles_of(history: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
             if r.get("kind") == "cycle" and isinstance(r.get("evidence"), dict)}
 
 
-def due_proposals(root: Path) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(proposal, approval) pairs that are approved and have no cycle yet."""
-    from convergent.status import read_records
+def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
+                   proposal: Mapping[str, Any], approval: Mapping[str, Any]) -> list[str]:
+    """Why this proposal may not be trained now (empty: it may), from committed history.
 
-    history = read_records(root)
+    The approval record must be the proposal's first one, in the committed log, and
+    repeat what Git says (:func:`convergent.approval.record_problems`); the proposal must
+    satisfy levers first in the current gap state (:func:`convergent.levers.
+    proposal_problems`, the very function of the ``levers-first`` gate).
+    """
+    from convergent.approval import approval_records, record_problems
+    from convergent.levers import proposal_problems
+
+    ids = {r.get("id") for r in history}
+    if proposal.get("id") not in ids:
+        return [f"proposal {proposal.get('id')} is not in the committed log"]
+    first = approval_records(history).get(str(proposal["id"]))
+    if first is None or first.get("id") != approval.get("id"):
+        return [f"approval {approval.get('id')} is not the committed approval of proposal "
+                f"{proposal['id']}"]
+    return [*(f"approval: {p}" for p in record_problems(root, config, approval, "HEAD")),
+            *(f"levers-first: {p}" for p in proposal_problems(history, proposal))]
+
+
+def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]],
+                                       list[str]]:
+    """(proposal, approval) pairs of the committed log that are approved and have no cycle
+    yet, and why each other approved-looking proposal is refused."""
+    from convergent.approval import approval_records
+
+    root = Path(root).resolve()
+    config = load_config(root)
+    history = records_at(open_repo(root), "HEAD")
     done = cycles_of(history)
     proposals = {r["id"]: r for r in history if r.get("kind") == "proposal"}
-    due = []
-    for record in history:
-        if record.get("kind") != "approval":
+    due, refused = [], []
+    for pid, approval in approval_records(history).items():
+        if pid in done:
             continue
-        pid = record.get("evidence", {}).get("proposal")
-        if pid in proposals and pid not in done:
-            due.append((proposals[pid], record))
-    return due
+        if pid not in proposals:
+            refused.append(f"approval {approval.get('id')} names proposal {pid}, which is not "
+                           "in the committed log")
+            continue
+        problems = cycle_problems(root, config, history, proposals[pid], approval)
+        if problems:
+            refused.append(f"proposal {pid} starts no cycle:\n" + "\n".join(
+                f"  - {p}" for p in problems))
+            continue
+        due.append((proposals[pid], approval))
+    return due, refused
 
 
 def run_due_cycles(root: Path, say: Say = _stderr) -> list[dict[str, Any]]:
-    return [start_cycle(root, proposal, approval, say=say)
-            for proposal, approval in due_proposals(root)]
+    """Run the cycle of each due proposal; raise when an approval was refused (after
+    running the others)."""
+    due, refused = due_proposals(root)
+    cycles = [start_cycle(root, proposal, approval, say=say) for proposal, approval in due]
+    if refused:
+        raise CycleError("\n".join(refused))
+    return cycles
+
+
+def _require_clean(root: Path) -> None:
+    """The cycle's commits hold only its own records: nothing else may be pending."""
+    from convergent.layout import ACTIVE_FILE
+
+    pending = open_repo(root).git.status("--porcelain", "--", RECORDS_DIR, ACTIVE_FILE,
+                                         ADAPTERS_DIR).strip()
+    if pending:
+        raise CycleError(f"uncommitted changes in the log, ACTIVE or the registry:\n{pending}"
+                         "\ncommit them (`convergent commit`) or discard them first: a cycle "
+                         "reads and writes only committed history")
 
 
 def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, Any], *,
                 say: Say = _stderr) -> dict[str, Any]:
-    """Run the cycle of an approved proposal once; returns its ``cycle`` record."""
-    root = Path(root).resolve()
-    with repo_lock(root, "cycle.lock"):
-        from convergent.status import read_records
+    """Run the cycle of an approved proposal once; returns its ``cycle`` record.
 
-        history = read_records(root)  # read once, under the lock: no cycle lands meanwhile
+    Everything is re-checked here, under the lock, from the committed history of the
+    main branch: the approval against Git, levers first, and that no cycle ran yet.
+    """
+    from convergent.approval import ApprovalError, require_main_branch
+
+    root = Path(root).resolve()
+    config = load_config(root)
+    with repo_lock(root, "cycle.lock"):
+        repo = open_repo(root)
+        try:
+            require_main_branch(repo, config, "a cycle")
+        except ApprovalError as exc:
+            raise CycleError(str(exc)) from None
+        history = records_at(repo, "HEAD")  # read once, under the lock: no cycle lands meanwhile
         existing = cycles_of(history).get(str(proposal["id"]))
         if existing is not None:
             say(f"proposal {proposal['id'][:19]} already has cycle {existing['id'][:19]}")
             return existing
-        return _run_cycle(root, load_config(root), history, dict(proposal), dict(approval),
-                          say)
+        problems = cycle_problems(root, config, history, proposal, approval)
+        if problems:
+            raise CycleError(f"proposal {proposal['id']} starts no cycle:\n"
+                             + "\n".join(f"  - {p}" for p in problems))
+        _require_clean(root)
+        from convergent.adapters import active_problems
+
+        refused = active_problems(root, config)
+        if refused:  # the tripwire would compare against weights nobody may have activated
+            raise CycleError("the active adapter is refused by the adapters gate, so no cycle "
+                             "runs on top of it:\n" + "\n".join(f"  - {p}" for p in refused))
+        return _run_cycle(root, config, history, dict(proposal), dict(approval), say)
 
 
 def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
@@ -189,11 +260,12 @@ class TripwireVerdict:
 def _tripwire(root: Path, config: Config, history: list[dict[str, Any]], base: str,
               adapter_dir: Path, report: Mapping[str, Any], tasks: list[dict[str, Any]],
               say: Say) -> TripwireVerdict:
-    from convergent.trainer.registry import adapter_path, read_active
+    from convergent.adapters import active_at
+    from convergent.trainer.registry import adapter_path
     from convergent.trainer.tripwire import decide, evaluate
 
     sha = f"sha256:{report['adapter_sha256']}"
-    active = read_active(root)
+    active = active_at(open_repo(root), "HEAD")  # committed: never the working tree's
     say(f"tripwire: scoring {len(tasks)} hold-out tasks for the candidate and {active}")
     base_score = evaluate(root, config, base, None, "base", tasks)
     if active == "base":

@@ -15,18 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import git
-
-from convergent.errors import ConvergentError
+from convergent.adapters import METADATA, TAG_PREFIX, RegistryError, adapter_tags
+from convergent.adapters import read_active as read_active
+from convergent.adapters import tag_metadata as tag_metadata
 from convergent.gitops import commit_paths, open_repo
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
-
-TAG_PREFIX = "adapter/v"
-METADATA = "metadata.json"
-
-
-class RegistryError(ConvergentError):
-    """The registry or the active adapter is not in the state an operation needs."""
 
 
 def adapter_path(root: Path, sha: str) -> Path:
@@ -35,7 +28,7 @@ def adapter_path(root: Path, sha: str) -> Path:
 
 def register_adapter(root: Path, adapter_dir: Path, metadata: dict[str, Any]) -> str:
     """Copy an adapter into the registry under its sha256; returns ``sha256:<hex>``."""
-    from convergent.trainer.hashing import adapter_sha256
+    from convergent.adapter_hash import adapter_sha256
 
     sha = adapter_sha256(adapter_dir)
     target = adapter_path(root, sha)
@@ -53,28 +46,6 @@ def register_adapter(root: Path, adapter_dir: Path, metadata: dict[str, Any]) ->
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return f"sha256:{sha}"
-
-
-def read_active(root: Path) -> str:
-    path = root / ACTIVE_FILE
-    return path.read_text("utf-8").strip() if path.exists() else "base"
-
-
-def adapter_tags(repo: git.Repo) -> list[git.TagReference]:
-    """``adapter/v<N>`` tags in version order."""
-    tags = [t for t in repo.tags if t.name.startswith(TAG_PREFIX)
-            and t.name[len(TAG_PREFIX):].isdigit()]
-    return sorted(tags, key=lambda t: int(t.name[len(TAG_PREFIX):]))
-
-
-def tag_metadata(tag: git.TagReference) -> dict[str, Any]:
-    if tag.tag is None:
-        raise RegistryError(f"{tag.name} is not an annotated tag")
-    try:
-        value = json.loads(tag.tag.message)
-    except json.JSONDecodeError:
-        raise RegistryError(f"{tag.name}: tag message is not the adapter metadata JSON") from None
-    return dict(value)
 
 
 def promote(root: Path, sha: str, metadata: dict[str, Any]) -> tuple[str, str]:

@@ -2,7 +2,10 @@
 
 The promotion commit changes only ``ACTIVE``, so reverting it restores the previous
 adapter and leaves the log alone; a ``revert`` record follows in its own commit. The
-revert commit goes through the same gates as any commit (git runs our hooks).
+revert commit goes through the same gates as any commit (the reference-transaction hook
+checks it). Only a genuine promotion is ever reverted: a tag that is moved or forged
+(:func:`convergent.adapters.tag_problems_of`) is refused, and so is reverting a rollback
+(that would be a re-promotion, which only an operator's own commit may make).
 """
 
 from __future__ import annotations
@@ -12,9 +15,17 @@ from typing import Any
 
 import git
 
+from convergent.adapters import (
+    RegistryError,
+    adapter_tags,
+    main_ref,
+    read_active,
+    tag_metadata,
+    tag_problems_of,
+)
+from convergent.config import load_config
 from convergent.gitops import commit_log, open_repo, repo_lock
 from convergent.recorder import Recorder
-from convergent.trainer.registry import RegistryError, adapter_tags, read_active, tag_metadata
 
 
 def _reverted(repo: git.Repo) -> set[str]:
@@ -28,8 +39,21 @@ def _reverted(repo: git.Repo) -> set[str]:
     return done
 
 
-def promotion_to_revert(repo: git.Repo, active: str, tag_name: str | None) -> git.TagReference:
-    """The named tag, or the newest unreverted promotion of the active adapter."""
+def promotion_to_revert(root: Path, repo: git.Repo, active: str, tag_name: str | None
+                        ) -> git.TagReference:
+    """The named tag, or the newest unreverted promotion of the active adapter; refused
+    unless the tag points at the promotion commit its metadata describes."""
+    tag = _chosen_tag(repo, active, tag_name)
+    config = load_config(root)
+    problems = tag_problems_of(root, config, tag.name, tag.tag.hexsha if tag.tag else
+                               tag.commit.hexsha, main_ref(repo, config))
+    if problems:
+        raise RegistryError(f"refusing to revert {tag.name}: only a promotion commit is "
+                            "reverted, and " + "; ".join(problems))
+    return tag
+
+
+def _chosen_tag(repo: git.Repo, active: str, tag_name: str | None) -> git.TagReference:
     tags = adapter_tags(repo)
     if tag_name is not None:
         for tag in tags:
@@ -41,8 +65,11 @@ def promotion_to_revert(repo: git.Repo, active: str, tag_name: str | None) -> gi
     for tag in reversed(tags):
         if tag.commit.hexsha in reverted:
             continue
-        if tag_metadata(tag).get("adapter") == active:
-            return tag
+        try:
+            if tag_metadata(tag).get("adapter") == active:
+                return tag
+        except RegistryError:
+            continue  # a hand-made tag is never the default
     raise RegistryError(f"the active adapter is {active}: no promotion of it to revert")
 
 
@@ -54,7 +81,7 @@ def revert(root: Path, tag_name: str | None = None) -> dict[str, Any]:
         if repo.is_dirty(path="data/convergence/ACTIVE"):
             raise RegistryError("data/convergence/ACTIVE has uncommitted changes")
         active = read_active(root)
-        tag = promotion_to_revert(repo, active, tag_name)
+        tag = promotion_to_revert(root, repo, active, tag_name)
         try:
             repo.git.revert("--no-edit", tag.commit.hexsha)
         except git.GitCommandError as exc:

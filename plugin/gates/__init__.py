@@ -22,6 +22,7 @@ GATES: dict[str, str] = {
     "benchmark-not-target": "convergent.gates.benchmark_not_target:check_benchmark_not_target",
     "never-removed": "convergent.gates.never_removed:check_never_removed",
     "approval": "convergent.gates.approval:check_approval",
+    "adapters": "convergent.gates.adapters:check_adapters",
 }
 
 
@@ -59,8 +60,16 @@ def check_commits(root: Path, commits: list[str], names: Iterable[str] | None = 
 
 
 def check_range(root: Path, spec: str, names: Iterable[str] | None = None) -> list[Problem]:
-    """``A..B`` (or any rev-list spec): every commit it selects, oldest first."""
-    return check_commits(root, rev_list(open_repo(root), spec), names)
+    """``A..B`` (or any rev-list spec): every commit it selects, oldest first; with the
+    ``adapters`` gate, also every ``adapter/vN`` tag."""
+    selected = list(names or GATES)
+    problems = check_commits(root, rev_list(open_repo(root), spec), selected)
+    if "adapters" in selected:
+        from convergent.config import load_config
+        from convergent.gates.adapters import check_tags
+
+        problems.extend(check_tags(root, load_config(root)))
+    return problems
 
 
 def check_all(root: Path, names: Iterable[str] | None = None) -> list[Problem]:

@@ -1,11 +1,22 @@
-"""Gate ``levers-first``: a proposal links a measured, in-order try of each lever."""
+"""Gate ``levers-first``: a proposal links a measured, in-order try of each lever.
+
+For its gap, the proposal must link the gap record and one try of each frozen-base lever
+(``route``, ``verify_best_of_n``, ``rag``), each recorded after the gap and after the
+lever before it, each with its measured value, each leaving the gap open.
+
+One cycle per measured gap state: a new proposal for a gap needs lever tries recorded
+after the previous proposal's cycle, unless that cycle halted or its adapter was
+reverted, and after any earlier proposal for the gap that has no cycle yet. One set of
+tries therefore backs one cycle that changes the weights. The rule is decided by
+:func:`convergent.levers.proposal_problems`, which the cycle runs again before training.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from convergent.gates.base import GateContext, Problem
-from convergent.levers import plan_levers
+from convergent.levers import proposal_problems
 
 GATE = "levers-first"
 
@@ -17,21 +28,6 @@ def check_levers_first(ctx: GateContext) -> Iterator[Problem]:
         return
     history = ctx.history()
     for line in proposals:
-        record = line.record
-        assert record is not None
-        gap_name = record.get("evidence", {}).get("gap")
-        if not isinstance(gap_name, str):
-            yield Problem(line.path, line.lineno, GATE, "proposal names no gap (evidence.gap)")
-            continue
-        position = next((i for i, r in enumerate(history) if r.get("id") == record.get("id")),
-                        len(history))
-        plan = plan_levers(history[:position], gap_name)
-        for reason in plan.missing:
+        assert line.record is not None
+        for reason in proposal_problems(history, line.record):
             yield Problem(line.path, line.lineno, GATE, reason)
-        if plan.ok:
-            assert plan.gap is not None
-            needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
-            absent = sorted(needed - set(record.get("links", [])))
-            if absent:
-                yield Problem(line.path, line.lineno, GATE, "proposal does not link the records "
-                              f"it relies on: {', '.join(absent)}")

@@ -1,9 +1,12 @@
-"""The ``secrets`` gate: no credentials in records, found with detect-secrets.
+"""The ``secrets`` gate: no credentials in records, found with detect-secrets and ours.
 
-Every string of every appended record is scanned, line by line, with detect-secrets'
-default plugin set and default filters (the same pipeline as ``detect-secrets scan`` on a
-file, non-eager). Problems name the log line, the field and the secret type, never the
-secret itself.
+Every string of every appended record (every field, nested ones and keys included) is
+scanned, line by line, with detect-secrets' default plugin set and default filters (the
+same pipeline as ``detect-secrets scan`` on a file, non-eager), less its findings that
+are obvious placeholders, and with the detectors of
+:mod:`convergent.gates.secret_detectors` for what it misses (credentials in call
+arguments, headers, environment defaults and URLs; current key formats). Problems name
+the log line, the field and the secret type, never the secret itself.
 
 Distinct lines are scanned once, and a prefilter (see :func:`_candidates`) skips, in one
 pass over all of them, the lines no plugin pattern can match, which is most of them.
@@ -19,6 +22,7 @@ from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
+from convergent.gates.secret_detectors import find_secrets, is_placeholder
 
 GATE = "secrets"
 # What detect-secrets is told the text is: a plain file (no language-specific rules).
@@ -63,7 +67,8 @@ def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
     elif isinstance(value, dict):
         for key, item in value.items():
             inner = f"{where}.{key}" if where else str(key)
-            yield f"{inner} (the key)", str(key)  # keys are emitter-controlled text too
+            # Keys are emitter-controlled text too; named by where they are, never echoed.
+            yield f"{where or 'the record'} (a key)", str(key)
             yield from _strings(item, inner)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -76,27 +81,29 @@ def _scan(lines: set[str], *, prefilter: bool = True) -> dict[str, list[str]]:
     ``prefilter=False`` sends every line through every plugin: the slow reference the
     prefilter must agree with.
     """
+    # Ours name what detect-secrets misses; on a line it flags, its kinds are the ones given.
+    found = find_secrets(lines, prefilter=prefilter)
     candidates = _candidates(sorted(lines), _default_prefilters()) if prefilter else sorted(
         lines)
     if not candidates:  # the common case: no settings, no plugins, no pipeline
-        return {}
+        return found
     # Imported here: detect-secrets pulls in requests, which commands without records skip.
     from detect_secrets.core.scan import _process_line_based_plugins
     from detect_secrets.settings import default_settings, get_plugins
 
-    found: dict[str, list[str]] = {}
     with default_settings():
         plugins = get_plugins()
         for line in candidates:
             # Calling the plugins directly is several times cheaper than detect-secrets'
             # dependency-injecting pipeline; only lines they flag pay for the full pipeline,
-            # whose filters (UUIDs, templates, indirect references ...) have the last word.
+            # whose filters (UUIDs, templates, indirect references ...) have the last word,
+            # and ours after them: a placeholder (YOUR_API_KEY, xxx ...) is no credential.
             if line.strip() and any(p.analyze_line(filename=_FILENAME, line=line)
                                     for p in plugins):
-                kinds = sorted({s.type for s in _process_line_based_plugins(
-                    [(1, line)], _FILENAME)})
+                kinds = {s.type for s in _process_line_based_plugins([(1, line)], _FILENAME)
+                         if not is_placeholder(s.secret_value or "")}
                 if kinds:
-                    found[line] = kinds
+                    found[line] = sorted(kinds)
     return found
 
 

@@ -1,7 +1,8 @@
 """Gate ``source``: a record that claims ``verified: true`` must re-verify.
 
 Execution evidence re-runs in the sandbox (cached by what ran, so a re-check is cheap),
-grounding is checked against the stored snapshot, operator evidence against Git. A
+grounding against the snapshots committed before the change, operator evidence against
+the operator's vouch in Git (or their signature). A
 record that says ``verified: false`` is fine here: it is kept in the log, but it never
 becomes training data. So a hand-edited line that flips a failing verdict to a pass is
 caught, and raw self-output can only reach training through a verifier's pass.
@@ -21,7 +22,7 @@ GATE = "source"
 
 
 def check_source(ctx: GateContext) -> Iterator[Problem]:
-    vctx = VerifyContext(ctx.root, ctx.config)
+    vctx = verify_context(ctx)
     # Many records may run the same case: with the built-in execution verifier, a case
     # that passed once in this check passes again (its verdict is cached by what ran), so
     # it is looked up once. Failures are not reused: each one is re-verified.
@@ -40,6 +41,20 @@ def check_source(ctx: GateContext) -> Iterator[Problem]:
             yield Problem(line.path, line.lineno, GATE,
                           f"claims verified: true but the {verdict.verifier} verifier says "
                           f"no: {verdict.detail}")
+
+
+def verify_context(ctx: GateContext) -> VerifyContext:
+    """Verification as of the change: evidence must be committed in its first parent (the
+    staged change: HEAD), and the record's committer is the commit's author (staged: this
+    clone's git identity)."""
+    committer = None
+    if ctx.commit is not None:
+        from convergent.approval import person
+        from convergent.gitops import open_repo
+
+        committer = person(open_repo(ctx.root).commit(ctx.commit).author)
+    return VerifyContext(ctx.root, ctx.config, base_rev=ctx.parents[0] if ctx.parents else None,
+                         committer=committer)
 
 
 def _builtin_execution_case(record: dict[str, Any], vctx: VerifyContext

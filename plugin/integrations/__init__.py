@@ -72,13 +72,20 @@ class Experience:
             evidence["entry_point"] = entry_point
         self.evidence = evidence
 
-    def cite(self, source_text: str, quote: str) -> None:
-        """Grounding evidence: snapshot ``source_text`` in the records repo and cite
-        ``quote`` from it. Call once per citation; every quote must be found."""
-        from convergent.verifiers import store_source
+    def cite(self, source: str, quote: str) -> None:
+        """Grounding evidence: cite ``quote`` from a registered source snapshot, named
+        by ``source`` (``sha256:<hex>``) or given as its text. Call once per citation;
+        every quote must be found.
+
+        Nothing is stored here: a record cannot ground itself, so the snapshot must have
+        been registered by another source (``convergent source add``, or
+        :func:`convergent.sources.store_source` in an ingestion job) and committed
+        before this experience; otherwise the verdict says what is missing.
+        """
+        from convergent.sources import SHA256_REF, snapshot_ref
 
         self._expect_evidence("grounding")
-        ref = store_source(self.root, source_text)
+        ref = source if SHA256_REF.fullmatch(source) else snapshot_ref(source)
         if self.evidence is None:
             self.evidence = {"type": "grounding", "citations": []}
         self.evidence["citations"].append({"source": ref, "quote": quote})
@@ -148,7 +155,7 @@ def experience(task: str, *, repo: Path | str = ".", emitter: str = "python",
     """Collect one experience in a ``with`` block; emit it on a clean exit.
 
     The block gets an :class:`Experience`: call ``respond(output)`` and
-    ``verify_with_tests(tests, entry_point=...)`` or ``cite(source_text, quote)``. After
+    ``verify_with_tests(tests, entry_point=...)`` or ``cite(source, quote)``. After
     the block ``exp.record`` holds the appended record (or None, with ``exp.skipped``
     saying why nothing was emitted). An exception in the block emits nothing.
     """

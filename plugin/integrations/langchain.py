@@ -18,9 +18,10 @@ The contract, for the outermost run the handler sees (a run whose parent it neve
 - **response**: the run's output when it is a string or a message (its text), else its
   ``response`` key (then ``output``, ``text``).
 - **evidence**: ``tests`` (with optional ``entry_point``) for execution evidence, or
-  ``citations`` (a list of ``{"source_text", "quote"}``; the handler snapshots each text)
-  for grounding evidence; read from the output when it is a dict that carries them,
-  else from ``metadata["convergent"]``.
+  ``citations`` (a list of ``{"source": "sha256:...", "quote"}``, or ``{"source_text",
+  "quote"}``: the text of a source snapshot registered and committed beforehand, see
+  ``convergent source add``) for grounding evidence; read from the output when it is a
+  dict that carries them, else from ``metadata["convergent"]``.
 - **model**: the handler's ``model``, else the first chat model or LLM seen in the run.
 
 A run without a task, a response or evidence emits nothing; a run that fails emits
@@ -198,7 +199,8 @@ def add_evidence(exp: Experience, source: Mapping[str, Any]) -> None:
         exp.verify_with_tests(tests, entry_point if isinstance(entry_point, str) else None)
         return
     for citation in source.get("citations") or ():
-        exp.cite(str(citation["source_text"]), str(citation["quote"]))
+        source_ref = citation.get("source", citation.get("source_text"))
+        exp.cite(str(source_ref), str(citation["quote"]))
 
 
 def _first_str(obj: Any, keys: tuple[str, ...]) -> str | None:

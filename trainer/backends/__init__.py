@@ -22,8 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from convergent.adapter_hash import adapter_sha256
 from convergent.errors import ConvergentError
-from convergent.trainer.hashing import adapter_sha256, base_parameter_name, base_weights_sha256
+from convergent.trainer.hashing import base_parameter_name, base_weights_sha256
 from convergent.trainer.spec import SpecError, TrainSpec
 
 BACKENDS = ("unsloth", "peft")

@@ -1,0 +1,115 @@
+"""The `adapters` gate without training: registry folders hash to their names (the same hash
+on disk and in Git), an operator's own commit may set ACTIVE, and the reference-transaction
+hook runs the gates on every way into the main line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import git as gitpython
+from click.testing import CliRunner
+from gapflow import as_operator, git, without_hooks
+
+from convergent.adapter_hash import adapter_files_sha256, adapter_sha256, tree_files
+from convergent.cli import cli
+from convergent.hooks.check_adapters import main as adapters_hook
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
+
+
+def _adapter(tmp_path: Path, payload: bytes) -> tuple[Path, str]:
+    folder = tmp_path / f"adapter-{len(payload)}"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"target_modules": ["v", "q"], "r": 8}')
+    (folder / "adapter_model.safetensors").write_bytes(payload)
+    return folder, adapter_sha256(folder)
+
+
+def _register(root: Path, folder: Path, sha: str) -> Path:
+    target = root / ADAPTERS_DIR / sha
+    shutil.copytree(folder, target)
+    (target / "metadata.json").write_text(json.dumps({"adapter": f"sha256:{sha}"}))
+    git(root, "add", ADAPTERS_DIR)
+    return target
+
+
+def check(root: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(root)])
+    return result.exit_code, result.output
+
+
+def test_the_registry_hash_is_the_same_on_disk_in_the_index_and_in_a_commit(
+        records_repo: Path, tmp_path: Path) -> None:
+    folder, sha = _adapter(tmp_path, b"\x00weights" * 1000)
+    _register(records_repo, folder, sha)
+    repo = gitpython.Repo(records_repo)
+    staged = tree_files(repo, None, f"{ADAPTERS_DIR}/{sha}")
+    assert sorted(staged) == ["adapter_config.json", "adapter_model.safetensors",
+                              "metadata.json"]
+    staged.pop("metadata.json")
+    assert adapter_files_sha256(staged) == sha
+    assert adapters_hook(["--repo", str(records_repo)]) == 0  # registering is fine
+    git(records_repo, "commit", "-qm", "register an adapter")
+    committed = tree_files(repo, "HEAD", f"{ADAPTERS_DIR}/{sha}")
+    committed.pop("metadata.json")
+    assert adapter_files_sha256(committed) == sha
+    assert check(records_repo)[0] == 0
+
+
+def test_a_misnamed_folder_is_refused_by_the_hook_entry_point(records_repo: Path,
+                                                              tmp_path: Path) -> None:
+    folder, sha = _adapter(tmp_path, b"weights")
+    _register(records_repo, folder, "f" * 64)
+    assert adapters_hook(["--repo", str(records_repo)]) == 1
+    _register(records_repo, folder, "not-a-sha")
+    refused = git(records_repo, "commit", "-qm", "misnamed", check=False)
+    assert refused.returncode != 0
+    assert f"adapters: {ADAPTERS_DIR}/{'f' * 64}/ hashes to {sha}, not to its name" in (
+        refused.stderr)
+    assert "not-a-sha/ is not named by a sha256" in refused.stderr
+
+
+def test_only_an_operators_own_commit_sets_active_to_a_registered_adapter(
+        records_repo: Path, tmp_path: Path) -> None:
+    folder, sha = _adapter(tmp_path, b"weights")
+    _register(records_repo, folder, sha)
+    git(records_repo, "commit", "-qm", "register an adapter")
+    (records_repo / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+    git(records_repo, "add", ACTIVE_FILE)
+    refused = git(records_repo, "commit", "-qm", "activate it", check=False)
+    assert refused.returncode != 0  # by the pre-commit hook: the next author is no operator
+    assert "Test Agent <agent@example.com> is not a configured operator" in refused.stderr
+    done = git(records_repo, *as_operator("commit", "-qm", "the operator activates it"),
+               check=False)
+    assert done.returncode == 0, done.stderr
+    status = CliRunner().invoke(cli, ["status", "--json", "--repo", str(records_repo)])
+    assert json.loads(status.output)["active_adapter"] == f"sha256:{sha}"
+    assert check(records_repo)[0] == 0
+    # Back to base: a rollback along the chain, which anyone may make.
+    (records_repo / ACTIVE_FILE).write_text("base\n")
+    git(records_repo, "commit", "-qam", "roll back")
+    assert check(records_repo)[0] == 0
+
+
+def test_every_way_into_main_runs_the_gates(records_repo: Path, tmp_path: Path) -> None:
+    """update-ref, a fast-forward merge and push-to-self skip pre-commit; the
+    reference-transaction hook does not."""
+    folder, sha = _adapter(tmp_path, b"weights")
+    _register(records_repo, folder, sha)
+    (records_repo / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+    git(records_repo, "add", ACTIVE_FILE)
+    git(records_repo, "checkout", "-q", "-b", "side")
+    git(records_repo, *without_hooks("commit", "-qm", "unregistered weights, on a branch"))
+    bad = git(records_repo, "rev-parse", "HEAD").stdout.strip()
+    git(records_repo, "checkout", "-q", "main")
+    head = git(records_repo, "rev-parse", "HEAD").stdout
+    for way in (["update-ref", "refs/heads/main", bad], ["merge", "--ff-only", "-q", "side"],
+                ["cherry-pick", bad], ["reset", "-q", "--hard", bad]):
+        done = git(records_repo, *way, check=False)
+        assert done.returncode != 0, way
+        assert "adapters: ACTIVE -> sha256:" in done.stderr, (way, done.stderr)
+        assert git(records_repo, "rev-parse", "HEAD").stdout == head
+        git(records_repo, "cherry-pick", "--abort", check=False)
+        git(records_repo, "reset", "-q", "--hard", "HEAD")
+    assert check(records_repo)[0] == 0
