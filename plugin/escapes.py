@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from convergent import pyast
+
 EXIT, SIGNALS, ATEXIT, FORK = "exit", "signals", "atexit", "fork/exec"
 EXCEPTHOOK, CTYPES, FRAMES = "exception hook", "ctypes", "frame inspection"
 
@@ -56,7 +58,7 @@ class Escape:
 def find_escapes(source: str) -> list[Escape]:
     """Every escape in ``source``, in line order; [] for text that is not Python."""
     try:
-        tree = ast.parse(source)
+        tree = pyast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     scanner = _Scanner()

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent import harness_runtime as runtime
+from convergent import pyast
 from convergent.layout import CONFIG_FILE, local_dir
 from convergent.sandbox import (
     BWRAP,
@@ -196,7 +197,7 @@ class _TestsRewriter(ast.NodeTransformer):
 
 def _parse(source: str, what: str) -> ast.Module:
     try:
-        return ast.parse(source, f"<{what}>")
+        return pyast.parse(source, f"<{what}>")
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         raise CaseError(f"the {what} do not compile: {_error_text(exc)}"
                         if what == "tests" else
@@ -205,6 +206,8 @@ def _parse(source: str, what: str) -> ast.Module:
 
 def _compile(tree: ast.Module | str, what: str) -> Any:
     try:
+        if isinstance(tree, ast.Module):
+            return pyast.compile_tree(tree, f"<{what}>")
         return compile(tree, f"<{what}>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         raise CaseError(f"the {what} could not be compiled: {_error_text(exc)}") from None
