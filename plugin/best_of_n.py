@@ -23,9 +23,8 @@ from typing import Any
 from convergent.config import load_config
 from convergent.errors import ConvergentError
 from convergent.gaps import eval_path, record_lever, require_gap
+from convergent.harness import ExecutionCase, Harness
 from convergent.holdout import read_tasks
-from convergent.sandbox import SandboxCache, SandboxLimits
-from convergent.verifiers import execution_program
 
 LEVER = "verify_best_of_n"
 
@@ -106,22 +105,21 @@ def _candidates(sample: Sample, task: dict[str, Any], n: int) -> list[str]:
     return answer[:n]  # a sampler that over-delivers must not get more tries than asked
 
 
-def _program(task: dict[str, Any], candidate: str) -> str:
-    # The same program the execution verifier runs for an experience.
-    return execution_program({"response": candidate, "evidence": {
-        "tests": task["test"], "entry_point": task["entry_point"]}})
+def _case(task: dict[str, Any], candidate: str) -> ExecutionCase:
+    # What the execution verifier runs for an experience with this response and tests.
+    return ExecutionCase(candidate, task["test"], task["entry_point"])
 
 
 def measure(tasks: list[dict[str, Any]], sample: Sample, n: int,
-            run: Callable[[str], bool], workers: int | None = None) -> BestOfNResult:
+            run: Callable[[ExecutionCase], bool], workers: int | None = None) -> BestOfNResult:
     """Sample, verify every candidate (in parallel: each run is its own process), select."""
     if n < 1:
         raise BestOfNError(f"n must be at least 1, got {n}")
     per_task = [_candidates(sample, task, n) for task in tasks]
-    programs = [_program(task, c) for task, cands in zip(tasks, per_task, strict=True)
-                for c in cands]
+    cases = [_case(task, c) for task, cands in zip(tasks, per_task, strict=True)
+             for c in cands]
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        verdicts: Iterator[bool] = iter(list(pool.map(run, programs)))
+        verdicts: Iterator[bool] = iter(list(pool.map(run, cases)))
     outcomes = []
     for task, cands in zip(tasks, per_task, strict=True):
         passed = [next(verdicts) for _ in cands]
@@ -144,8 +142,7 @@ def run_best_of_n(root: Path, gap: str, n: int = 8, sampler: str | None = None
                            "gap again (`convergent gap add`) before trying the lever")
     tasks = load_tasks(path)
     name, sample = choose_sampler(sampler)
-    limits = SandboxLimits.from_config(load_config(root))
-    cache = SandboxCache.for_repo(root)
-    result = measure(tasks, sample, n, lambda program: cache.run(program, limits).ok)
+    harness = Harness.for_repo(root, load_config(root))
+    result = measure(tasks, sample, n, lambda case: harness.verify(case).passed)
     detail = {**result.detail(), "sampler": name, "eval": eval_ref}
     return record_lever(root, gap, LEVER, result.pass_rate, detail)

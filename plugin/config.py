@@ -19,7 +19,7 @@ DEFAULT_CONFIG: Config = {
     "log": {"segment_max_bytes": 32 * 1024 * 1024, "record_max_bytes": 1024 * 1024},
     "commit": {"every_records": 0, "every_seconds": 0.0},
     "sandbox": {"timeout_s": 10.0, "memory_mb": 512, "cpu_s": 10, "max_processes": 64,
-                "max_file_mb": 16},
+                "max_file_mb": 16, "allow_unisolated": False},
     "decontamination": {"ngram": 13, "benchmarks": ["humaneval"]},
     "base": {"model": "tiny"},
     "cycle": {"autostart": True, "backend": "auto", "external": ["stdlib"],

@@ -230,20 +230,21 @@ def _tamper_attempt(root: Path, say: Say) -> None:
 def _levers(root: Path, say: Say) -> None:
     from convergent import demo_agent as agent
     from convergent.best_of_n import measure, run_best_of_n
+    from convergent.config import load_config
     from convergent.gaps import record_gap, record_lever
+    from convergent.harness import Harness
     from convergent.plugins import load_plugins
-    from convergent.sandbox import SandboxCache, SandboxLimits
 
     pm = load_plugins()
     if not any(isinstance(p, agent.ScriptedAgent) for p in pm.get_plugins()):
         pm.register(agent.ScriptedAgent())
     (root / "evals").mkdir(exist_ok=True)
     (root / EVAL).write_text("".join(json.dumps(t) + "\n" for t in agent.EVAL_TASKS), "utf-8")
-    cache, limits = SandboxCache.for_repo(root), SandboxLimits()
+    harness = Harness.for_repo(root, load_config(root))
 
     def pass_at_1(sample: Callable[[str, int], list[str]]) -> float:
         return measure(list(agent.EVAL_TASKS), sample, 1,
-                       lambda program: cache.run(program, limits).ok).pass_rate
+                       lambda case: harness.verify(case).passed).pass_rate
 
     _step(say, 3, f"a capability gap is measured: {GAP}, pass@1 on {EVAL}")
     baseline = pass_at_1(lambda p, n: agent._candidates(p, n, agent.AGENT_RIGHT_AT))

@@ -1,4 +1,4 @@
-"""Run untrusted Python (an agent's answer plus its tests) and say whether it passed.
+"""Run untrusted Python (an agent's answer plus its tests) within limits; say how it ended.
 
 Every run is a fresh interpreter (``python -I -S``) in a fresh working directory, with a
 scrubbed environment, a wall-clock timeout that kills the whole process group, and
@@ -6,26 +6,27 @@ rlimits on CPU time, address space, file size, open files and processes.
 
 When bubblewrap (``bwrap``) works here, the run is also cut off from the network and
 from the file system: new user/pid/net/ipc/uts namespaces, a read-only root holding only
-``/usr``, the ``/lib*`` dirs and the interpreter's prefix, and one size-capped tmpfs,
-``/work``, as the only writable place. The records repo, the home dir and the caller's
-cwd are never mounted. Without bwrap only the rlimits apply, and :func:`isolation` says
-so (a :class:`SandboxWarning` is issued once per process).
+``/usr``, the ``/lib*`` dirs and the interpreter's prefix (no ``/proc``), and one size-capped
+tmpfs, ``/work``, as the only writable place. The records repo, the home dir and the
+caller's cwd are never mounted. Without bwrap only the rlimits apply, and :func:`isolation`
+says so (a :class:`SandboxWarning` is issued once per process).
 
 Fork bombs: ``RLIMIT_NPROC`` is set inside the sandbox's own user namespace, where it
 counts only that sandbox's processes; killing bwrap tears down its pid namespace and every
 process in it. The kernel never applies the limit to real root, so when we are root the
 program runs as the real ``nobody`` uid (see :func:`_nobody_userns`).
 
-:class:`SandboxCache` caches results by the sha256 of what ran, so re-verifying is cheap.
+What a run means (did the tests pass?) is :mod:`convergent.harness`'s to say; this module
+only runs a program within limits and says how it ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -33,12 +34,10 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from convergent.layout import local_dir
 
 BWRAP = "bwrap"
 RLIMITS_ONLY = "rlimits-only"
@@ -49,8 +48,6 @@ SANDBOX_WORKDIR = "/work"
 TEARDOWN_S = 5.0
 # Only what the interpreter needs; symlinked ones (merged /usr) are mirrored as symlinks.
 SYSTEM_DIRS = ("/usr", "/lib", "/lib64", "/lib32", "/bin")
-# Bumped when the way programs run changes, so old cached verdicts are not reused.
-CACHE_VERSION = 1
 
 # Runs first inside the sandbox: maybe drop from root to nobody (see _nobody_userns), set
 # every rlimit, then exec the program in a clean interpreter. Limits set here, after bwrap
@@ -67,7 +64,7 @@ for res, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS
                         (resource.RLIMIT_NOFILE, nofile, nofile),
                         (resource.RLIMIT_NPROC, nproc, nproc)):
     resource.setrlimit(res, (soft, hard))
-os.execv(sys.executable, [sys.executable, "-I", "-S", sys.argv[7]])
+os.execv(sys.executable, [sys.executable, "-I", "-S", *sys.argv[7:]])
 """
 
 # Enters a new user namespace, says so, and holds it until its stdin closes, so that
@@ -189,23 +186,26 @@ def _namespace_args(userns_fd: int | None) -> list[str]:
             "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
 
 
-def _bwrap_command(limits: SandboxLimits, program_fd: int, userns_fd: int | None,
-                   info_fd: int) -> list[str]:
+def _bwrap_command(limits: SandboxLimits, file_fds: Mapping[str, int], userns_fd: int | None,
+                   info_fd: int, spec: RunSpec) -> list[str]:
     main = f"{SANDBOX_WORKDIR}/main.py"
+    files: list[str] = []
+    for name, fd in file_fds.items():
+        files += ["--file", str(fd), f"{SANDBOX_WORKDIR}/{name}"]
     return [
         shutil.which(BWRAP) or BWRAP,
         *_namespace_args(userns_fd), "--die-with-parent", "--new-session",
         "--info-fd", str(info_fd),
         *_bind_args(),
-        "--proc", "/proc", "--dev", "/dev",
+        "--dev", "/dev",
         # The only writable place; world-writable since the program may run as nobody.
         "--perms", "1777", "--size", str(limits.max_file_mb * 1024 * 1024),
         "--tmpfs", SANDBOX_WORKDIR,
-        "--file", str(program_fd), main,
+        *files,
         "--remount-ro", "/",
         "--chdir", SANDBOX_WORKDIR,
         "--clearenv", *_env_args(SANDBOX_WORKDIR),
-        *_launch(limits, main, become=NOBODY if userns_fd is not None else -1),
+        *_launch(limits, main, become=NOBODY if userns_fd is not None else -1, args=spec.args),
     ]
 
 
@@ -252,28 +252,45 @@ def _env_args(workdir: str) -> list[str]:
     return args
 
 
-def _launch(limits: SandboxLimits, main: str, become: int = -1) -> list[str]:
+def _launch(limits: SandboxLimits, main: str, become: int = -1,
+            args: Sequence[str] = ()) -> list[str]:
     mib = 1024 * 1024
     return [interpreter(), "-I", "-S", "-c", LAUNCHER, str(become), str(limits.cpu_s),
             str(limits.memory_mb * mib), str(limits.max_file_mb * mib),
-            str(limits.max_open_files), str(limits.max_processes), main]
+            str(limits.max_open_files), str(limits.max_processes), main, *args]
 
 
 # --- running -----------------------------------------------------------------------------
 
 
-def run_python(program: str, *, limits: SandboxLimits) -> SandboxResult:
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run gets besides its program: files beside ``main.py`` in its work dir, its
+    command-line arguments, and fds it inherits (same numbers inside)."""
+
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    args: Sequence[str] = ()
+    pass_fds: Sequence[int] = ()
+
+
+def run_python(program: str, *, limits: SandboxLimits, spec: RunSpec | None = None,
+               iso: Isolation | None = None) -> SandboxResult:
     """Run ``program`` once in the sandbox; ``ok`` iff it exits 0 within the limits."""
-    return _run(program, limits, isolation())
+    return _run(program, limits, iso or isolation(), spec or RunSpec())
 
 
-def _run(program: str, limits: SandboxLimits, iso: Isolation) -> SandboxResult:
+def _run(program: str, limits: SandboxLimits, iso: Isolation,
+         spec: RunSpec | None = None) -> SandboxResult:
+    spec = spec or RunSpec()
     with tempfile.TemporaryDirectory(prefix="convergent-sandbox-") as tmp:
         host = Path(tmp)
         (host / "main.py").write_text(program, encoding="utf-8")
+        for name, data in spec.files.items():
+            (host / name).write_bytes(data)
         out_path, err_path = host / "stdout", host / "stderr"
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            returncode, timed_out, wall = _spawn(host, limits, iso, out.fileno(), err.fileno())
+            returncode, timed_out, wall = _spawn(host, limits, iso, out.fileno(), err.fileno(),
+                                                 spec)
         stdout, stderr = _tail(out_path), _tail(err_path)
     ok = returncode == 0 and not timed_out
     reason = "" if ok else _why(returncode, timed_out, stderr, limits, iso)
@@ -281,21 +298,25 @@ def _run(program: str, limits: SandboxLimits, iso: Isolation) -> SandboxResult:
                          reason)
 
 
-def _spawn(host: Path, limits: SandboxLimits, iso: Isolation, out: int, err: int
-           ) -> tuple[int | None, bool, float]:
+def _spawn(host: Path, limits: SandboxLimits, iso: Isolation, out: int, err: int,
+           spec: RunSpec) -> tuple[int | None, bool, float]:
     with contextlib.ExitStack() as stack:
         info_r = -1
         if iso.kind == BWRAP:
-            program_fd = os.open(host / "main.py", os.O_RDONLY | os.O_CLOEXEC)
-            stack.callback(os.close, program_fd)
+            file_fds: dict[str, int] = {}
+            for name in ("main.py", *spec.files):
+                file_fds[name] = os.open(host / name, os.O_RDONLY | os.O_CLOEXEC)
+                stack.callback(os.close, file_fds[name])
             userns_fd = stack.enter_context(_nobody_userns()) if iso.as_nobody else None
             info_r, info_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
             stack.callback(os.close, info_r)
-            argv = _bwrap_command(limits, program_fd, userns_fd, info_w)
+            argv = _bwrap_command(limits, file_fds, userns_fd, info_w, spec)
             env = _env(SANDBOX_WORKDIR)
-            fds = [program_fd, info_w] + ([] if userns_fd is None else [userns_fd])
+            fds = [*file_fds.values(), info_w, *spec.pass_fds] + (
+                [] if userns_fd is None else [userns_fd])
         else:
-            argv, env, fds = _launch(limits, str(host / "main.py")), _env(str(host)), []
+            argv = _launch(limits, str(host / "main.py"), args=spec.args)
+            env, fds = _env(str(host)), list(spec.pass_fds)
         start = time.monotonic()
         # start_new_session: the run gets its own process group, so a timeout kills it
         # and everything it forked without touching us.
@@ -310,13 +331,33 @@ def _spawn(host: Path, limits: SandboxLimits, iso: Isolation, out: int, err: int
         return proc.returncode, timed_out, time.monotonic() - start
 
 
+def _exited_within(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    """Whether the process ends within ``timeout_s``. A pidfd wakes us the moment it does;
+    ``Popen.wait(timeout)`` polls with sleeps doubling up to 50 ms, which would add tens
+    of milliseconds to every run."""
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=timeout_s)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        poller = select.poll()  # not select(): fds above 1024 are fine
+        poller.register(pidfd, select.POLLIN)
+        ready = bool(poller.poll(max(0, int(timeout_s * 1000))))
+    finally:
+        os.close(pidfd)
+    if ready:
+        proc.wait()
+    return ready
+
+
 def _wait(proc: subprocess.Popen[bytes], timeout_s: float, info_fd: int) -> bool:
     """Wait up to ``timeout_s``, then kill the run; True when it had to be killed."""
-    try:
-        proc.wait(timeout=timeout_s)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    timed_out = not _exited_within(proc, timeout_s)
+    if timed_out:
         # Kill the sandbox's pid 1 first: the kernel kills every process of its pid
         # namespace and pid 1 only finishes dying once they are all gone, so bwrap
         # returns after the teardown (killing bwrap itself would leave it asynchronous).
@@ -393,65 +434,3 @@ def _probe() -> Isolation:
         return candidate
     return Isolation(RLIMITS_ONLY, f"bwrap is installed but failed here ({probe.reason}; "
                      f"{probe.stderr.strip()[-300:]}); {weaker}")
-
-
-# --- the verification cache --------------------------------------------------------------
-
-
-Runner = Callable[..., SandboxResult]
-
-
-class SandboxCache:
-    """Results of :func:`run_python` by the sha256 of what ran (program, limits,
-    isolation, interpreter version), one small JSON file per result in sharded dirs.
-
-    Writes go to a temp file then ``os.replace``, so concurrent processes never see a
-    torn entry; two processes racing on one key both store the same answer. Timeouts are
-    not cached: they depend on the host's load, not only on the program.
-    """
-
-    def __init__(self, directory: Path, runner: Runner = run_python) -> None:
-        self.directory = directory
-        self.runner = runner
-        self.hits = 0
-        self.runs = 0
-
-    @classmethod
-    def for_repo(cls, root: Path) -> SandboxCache:
-        """The cache of a records repo: ``.convergent/verify-cache/`` (git-ignored)."""
-        return cls(local_dir(root) / "verify-cache")
-
-    def key(self, program: str, limits: SandboxLimits) -> str:
-        what = {"v": CACHE_VERSION, "program": program, "limits": asdict(limits),
-                "isolation": isolation().kind, "python": sys.version}
-        blob = json.dumps(what, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-    def run(self, program: str, limits: SandboxLimits) -> SandboxResult:
-        """The cached result, or run the program and cache what it did."""
-        key = self.key(program, limits)
-        path = self.directory / key[:2] / f"{key}.json"
-        cached = self._load(path)
-        if cached is not None:
-            self.hits += 1
-            return cached
-        result = self.runner(program, limits=limits)
-        self.runs += 1
-        if not result.timed_out:
-            self._store(path, result)
-        return result
-
-    @staticmethod
-    def _load(path: Path) -> SandboxResult | None:
-        try:
-            return SandboxResult.from_dict(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # absent or unreadable: run again
-
-    @staticmethod
-    def _store(path: Path, result: SandboxResult) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(result.as_dict(), fh, sort_keys=True)
-        os.replace(tmp, path)

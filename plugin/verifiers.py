@@ -18,8 +18,8 @@ from typing import Any
 import git
 
 from convergent.config import Config
+from convergent.harness import ExecutionCase, Harness
 from convergent.records import Verdict
-from convergent.sandbox import SandboxCache, SandboxLimits
 
 Verifier = Callable[[Mapping[str, Any], "VerifyContext"], Verdict]
 
@@ -73,9 +73,9 @@ class VerifyContext:
             return None
 
     @cached_property
-    def sandbox(self) -> SandboxCache:
-        """The repo's verification cache; execution runs go through it."""
-        return SandboxCache.for_repo(self.root)
+    def sandbox(self) -> Harness:
+        """The repo's execution harness (limits, isolation policy, verdict cache)."""
+        return Harness.for_repo(self.root, self.config)
 
     @cached_property
     def verifiers(self) -> dict[str, Verifier]:
@@ -108,24 +108,24 @@ def verify(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
 # --- execution -----------------------------------------------------------------------------
 
 
-def execution_program(record: Mapping[str, Any]) -> str:
-    """The program the HumanEval convention runs: response, tests, ``check(entry_point)``."""
+def execution_case(record: Mapping[str, Any]) -> ExecutionCase:
+    """What the HumanEval convention runs: the response, its tests, ``check(entry_point)``."""
     evidence = record["evidence"]
-    program = record["response"] + "\n" + evidence["tests"] + "\n"
-    if evidence.get("entry_point"):
-        program += f"check({evidence['entry_point']})\n"
-    return program
+    for name in ("tests", "entry_point"):
+        if evidence.get(name) is not None and not isinstance(evidence[name], str):
+            raise TypeError(f"evidence.{name} must be a string")
+    if not isinstance(record["response"], str):
+        raise TypeError("response must be a string")
+    return ExecutionCase(record["response"], evidence["tests"], evidence.get("entry_point") or None)
 
 
 def verify_execution(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
-    """Verified iff the program exits 0 inside the sandbox's time and memory limits."""
-    limits = SandboxLimits.from_config(ctx.config)
-    result = ctx.sandbox.run(execution_program(record), limits)
-    # No timings in the detail: the verdict is part of the record's id, so it must not
-    # change from one run of the same program to the next.
-    if result.ok:
-        return Verdict(True, "execution", f"tests passed (sandbox: {result.isolation})")
-    return Verdict(False, "execution", f"{result.reason} (sandbox: {result.isolation})")
+    """Verified iff the harness reports that every test ran to the end, on honest values,
+    with tests that fail a null solution, inside an isolated sandbox's limits (see
+    :mod:`convergent.harness`)."""
+    outcome = ctx.sandbox.verify(execution_case(record))
+    # The detail is deterministic (no timings): the verdict is part of the record's id.
+    return Verdict(outcome.passed, "execution", outcome.detail())
 
 
 # --- grounding -----------------------------------------------------------------------------

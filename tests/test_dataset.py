@@ -84,6 +84,43 @@ def test_plugins_register_external_data_and_self_output_is_refused(records_repo:
         build_dataset(records_repo, config, history, [r["id"] for r in history], tmp_path / "e")
 
 
+class LenientVerifier:
+    """A plugin that would call every execution experience verified."""
+
+    @hookimpl
+    def register_verifiers(self, register: Any) -> None:
+        register("execution", lambda record, ctx: Verdict(True, "execution", "trust me"))
+
+
+def test_the_log_and_plugins_are_not_trusted_and_escapes_are_dropped(
+        records_repo: Path, tmp_path: Path) -> None:
+    """The dataset re-verifies with the harness itself: a forged pass (an object that equals
+    everything) is dropped even when a plugin's verifier would accept it; a response that
+    verifies but uses a process-control escape is dropped too, and the manifest counts it."""
+    liar = _verified(experience(5, response=(
+        "class Liar:\n    def __eq__(self, other):\n        return True\n"
+        "def add_5(a, b):\n    return Liar()\n")))
+    escaping = _verified(experience(6, response=(
+        "import atexit\natexit.register(print, 'done')\n"
+        "def add_6(a, b):\n    return a + b + 6\n")))
+    history = [_verified(experience(1)), liar, escaping]
+    ids = [r["id"] for r in history]
+    pm = load_plugins()
+    plugin = LenientVerifier()
+    pm.register(plugin)
+    try:
+        dataset = build_dataset(records_repo, load_config(records_repo), history, ids,
+                                tmp_path / "f")
+    finally:
+        pm.unregister(plugin)
+    manifest = dataset.manifest
+    assert manifest["records"] == ids[:1]
+    assert "dishonest value" in manifest["dropped"][liar["id"]]
+    assert manifest["dropped"][escaping["id"]] == (
+        "uses a process-control escape: line 1: atexit (atexit)")
+    assert manifest["escapes_dropped"] == {"count": 1, "ids": [escaping["id"]]}
+
+
 def test_nothing_verified_is_refused(records_repo: Path, tmp_path: Path) -> None:
     unverified = finalize(experience(1), Verdict(False, "execution", "exit 1"))
     with pytest.raises(DatasetError, match="no verified"):

@@ -1,7 +1,8 @@
 """The default frozen hold-out (data/holdout.jsonl): well-formed, correct, non-vacuous, clean.
 
-Each task is run the HumanEval way, in a real Python subprocess:
-``prompt + canonical_solution + "\\n" + test + "\\n" + f"check({entry_point})\\n"``.
+Each task is run the way the tripwire runs it (``convergent.trainer.tripwire._run_all``:
+the execution harness in the sandbox, HumanEval convention, prompt + completion then the
+tests then ``check(entry_point)``): the canonical solutions verify, ``return None`` fails.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ import json
 import keyword
 import re
 import string
-import subprocess
-import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -23,7 +21,6 @@ HOLDOUT = Path(__file__).parents[1] / "data" / "holdout.jsonl"
 FIELDS = {"task_id", "prompt", "entry_point", "canonical_solution", "test"}
 TASK_ID = re.compile(r"convergent/holdout/(\d+)")
 NGRAM = 13
-TIMEOUT_S = 20
 
 
 @cache
@@ -36,27 +33,26 @@ def _load() -> tuple[dict[str, str], ...]:
     return tuple(tasks)
 
 
-def _program(task: dict[str, str], solution: str | None = None) -> str:
-    body = task["canonical_solution"] if solution is None else solution
-    return (task["prompt"] + body + "\n" + task["test"] + "\n"
+def _program(task: dict[str, str]) -> str:
+    return (task["prompt"] + task["canonical_solution"] + "\n" + task["test"] + "\n"
             + f"check({task['entry_point']})\n")
 
 
-def _run(program: str) -> tuple[bool, str]:
-    """Run one program in a fresh isolated interpreter: (passed, why not)."""
-    try:
-        proc = subprocess.run([sys.executable, "-I", "-"], input=program, text=True,
-                              capture_output=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return False, f"timed out after {TIMEOUT_S}s"
-    tail = proc.stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
-    return proc.returncode == 0, tail[0]
+def _run_all(root: Path, completions: dict[str, str]) -> dict[str, tuple[bool, str]]:
+    """Each task with its completion through the tripwire's own path: (verified, why not)."""
+    from convergent.config import load_config
+    from convergent.harness import Harness
+    from convergent.trainer.tripwire import _run_all as tripwire_run_all
+    from convergent.trainer.tripwire import task_case
 
-
-def _run_all(programs: dict[str, str]) -> dict[str, tuple[bool, str]]:
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = pool.map(_run, programs.values())
-        return dict(zip(programs, results, strict=True))
+    config = load_config(root)
+    config["sandbox"]["allow_unisolated"] = True  # the data is under test here, not bwrap
+    tasks = [t for t in _load() if t["task_id"] in completions]
+    passed = tripwire_run_all(root, config, tasks, [completions[t["task_id"]] for t in tasks])
+    harness = Harness.for_repo(root, config)  # the reasons, read back from the same cache
+    return {t["task_id"]: (ok, "" if ok else harness.verify(
+        task_case(t, completions[t["task_id"]])).reason)
+        for t, ok in zip(tasks, passed, strict=True)}
 
 
 # --- word-level n-grams, normalized as the decontamination gate does -----------------
@@ -112,16 +108,18 @@ def test_holdout_has_enough_well_formed_tasks() -> None:
         compile(_program(task), tid, "exec")
 
 
-def test_canonical_solutions_pass_their_tests() -> None:
+def test_canonical_solutions_pass_their_tests(records_repo: Path) -> None:
     tasks = _load()
-    results = _run_all({t["task_id"]: _program(t) for t in tasks})
+    results = _run_all(records_repo, {t["task_id"]: t["canonical_solution"] for t in tasks})
+    assert len(results) == len(tasks)
     failed = {tid: why for tid, (ok, why) in results.items() if not ok}
     assert not failed, f"canonical solutions fail: {failed}"
 
 
-def test_tests_reject_a_constant_none_solution() -> None:
+def test_tests_reject_a_constant_none_solution(records_repo: Path) -> None:
     tasks = _load()
-    results = _run_all({t["task_id"]: _program(t, "    return None\n") for t in tasks})
+    results = _run_all(records_repo, {t["task_id"]: "    return None\n" for t in tasks})
+    assert len(results) == len(tasks)
     vacuous = sorted(tid for tid, (ok, _) in results.items() if ok)
     assert not vacuous, f"tests pass with `return None`: {vacuous}"
 

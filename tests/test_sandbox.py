@@ -10,12 +10,11 @@ import textwrap
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from convergent import sandbox
-from convergent.sandbox import SandboxCache, SandboxLimits, SandboxResult, isolation, run_python
+from convergent.sandbox import SandboxLimits, SandboxResult, isolation, run_python
 
 LIMITS = SandboxLimits(timeout_s=2.0, cpu_s=1, memory_mb=256, max_processes=16, max_file_mb=4)
 # Time a killed run may take beyond its limit (the kill, the pid namespace teardown).
@@ -176,76 +175,6 @@ def test_missing_bwrap_is_stated(monkeypatch: pytest.MonkeyPatch) -> None:
     weaker = sandbox._probe()
     assert weaker.kind == sandbox.RLIMITS_ONLY
     assert "bwrap not found" in weaker.note and "NOT cut off" in weaker.note
-
-
-# --- the cache -----------------------------------------------------------------------------
-
-
-class CountingRunner:
-    """run_python, counting how often a program really ran."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, program: str, *, limits: SandboxLimits) -> SandboxResult:
-        self.calls += 1
-        return run_python(program, limits=limits)
-
-
-def test_cache_runs_a_program_once(tmp_path: Path) -> None:
-    runner = CountingRunner()
-    cache = SandboxCache(tmp_path / "cache", runner=runner)
-    first = cache.run("print('hello')", LIMITS)
-    second = cache.run("print('hello')", LIMITS)
-    assert runner.calls == 1 and cache.runs == 1 and cache.hits == 1
-    assert second == first and second.ok
-    # Another process opening the same cache dir gets the stored result too.
-    again = SandboxCache(tmp_path / "cache", runner=runner)
-    assert again.run("print('hello')", LIMITS) == first
-    assert runner.calls == 1
-    # Different limits are a different question.
-    cache.run("print('hello')", SandboxLimits(timeout_s=4.0))
-    assert runner.calls == 2
-
-
-def test_cache_does_not_keep_timeouts(tmp_path: Path) -> None:
-    timed_out = SandboxResult(False, -9, True, "", "", 3.0, "bwrap", "timed out")
-    calls: list[str] = []
-
-    def runner(program: str, *, limits: SandboxLimits) -> SandboxResult:
-        calls.append(program)
-        return timed_out
-
-    cache = SandboxCache(tmp_path, runner=runner)
-    cache.run("slow()", LIMITS)
-    cache.run("slow()", LIMITS)
-    assert len(calls) == 2
-
-
-def test_cache_is_safe_under_concurrent_writers(tmp_path: Path) -> None:
-    def runner(program: str, *, limits: SandboxLimits) -> SandboxResult:
-        return SandboxResult(True, 0, False, program, "", 0.01, "bwrap")
-
-    def verify_all(_: Any) -> list[bool]:
-        cache = SandboxCache(tmp_path, runner=runner)
-        return [cache.run(f"p{i}", LIMITS).ok for i in range(50)]
-
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(verify_all, range(8)))
-    assert all(all(r) for r in results)
-    entries = list(tmp_path.glob("*/*.json"))
-    assert len(entries) == 50
-    assert not list(tmp_path.glob("*/.tmp-*"))
-
-
-def test_corrupt_cache_entry_is_a_miss(tmp_path: Path) -> None:
-    runner = CountingRunner()
-    cache = SandboxCache(tmp_path, runner=runner)
-    cache.run("print(1)", LIMITS)
-    for entry in tmp_path.glob("*/*.json"):
-        entry.write_text("{not json")
-    assert cache.run("print(1)", LIMITS).ok
-    assert runner.calls == 2
 
 
 def test_sandbox_runs_the_base_interpreter() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from convergent.config import default_config
-from convergent.trainer.tripwire import Score, decide, task_program
+from convergent.trainer.tripwire import Score, decide, task_case
 
 
 def score(pass_rate: float, diversity: float, model: str = "sha256:cand") -> Score:
@@ -42,11 +42,11 @@ def test_shrink_streak_can_be_configured_off() -> None:
     assert decide(score(0.5, 0.38), score(0.5, 0.39, "sha256:v1"), [0.40], config).promote
 
 
-def test_task_program_follows_the_humaneval_convention() -> None:
+def test_task_case_follows_the_humaneval_convention() -> None:
     task = {"prompt": "def f(x):\n", "entry_point": "f", "test": "def check(c):\n    pass\n"}
-    program = task_program(task, "    return x\n")
-    assert program.startswith("def f(x):\n    return x\n")
-    assert program.rstrip().endswith("check(f)")
+    case = task_case(task, "    return x\n")
+    assert case.response.startswith("def f(x):\n    return x\n")
+    assert case.tests == task["test"] and case.entry_point == "f"  # then check(f) runs
 
 
 @pytest.mark.train

@@ -221,7 +221,9 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
         root, config, records_at(repo, dataset_commit), wanted, work / "data"))
     say(f"dataset: {len(dataset.manifest['records'])} verified experiences + "
         f"{len(dataset.manifest['external']['ids'])} external items "
-        f"({len(dataset.manifest['dropped'])} dropped)")
+        f"({len(dataset.manifest['dropped'])} dropped, "
+        f"{dataset.manifest['escapes_dropped']['count']} of them for process-control "
+        "escapes)")
     spec = times.run("backend", lambda: _spec(config, dataset.path, work / "run"))
     say(f"training a LoRA adapter with the {spec.backend} backend (base frozen)")
     report = times.run("training", lambda: run_training(spec))

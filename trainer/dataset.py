@@ -1,11 +1,15 @@
 """Build a cycle's training set from the log: source-gated, decontaminated, de-duplicated.
 
-Only experiences that re-verify *now* (through the same verifiers and cache as the
-``source`` gate) become training data, never an unverified record and never raw
-self-output. They are checked again against the decontamination index, de-duplicated
-on their normalized (task, response), and mixed with external (non-self) data at the
-configured share. The manifest names every item and is hashed, so a cycle can be
-rebuilt bit for bit from the log (``convergent regenerate``).
+Only experiences that re-verify *now* become training data, never an unverified record and
+never raw self-output: the log's verdicts are not trusted. Execution evidence is judged
+again by the execution harness itself (:mod:`convergent.harness`, the one implementation
+of "passed its tests", whatever verifier a plugin registered), other evidence by its
+verifier. A response that uses a process-control escape (exit, signals, ``atexit``, fork,
+exception hooks, ctypes, frame inspection; :mod:`convergent.escapes`) is dropped even if
+it verified, and the manifest counts them. The rest are checked again against the
+decontamination index, de-duplicated on their normalized (task, response), and mixed with
+external (non-self) data at the configured share. The manifest names every item and is
+hashed, so a cycle can be rebuilt bit for bit from the log (``convergent regenerate``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 from convergent.config import Config
 from convergent.errors import ConvergentError
 from convergent.records import canonical_json
+
+ESCAPE_DROP = "uses a process-control escape"
 
 
 class DatasetError(ConvergentError):
@@ -44,12 +50,15 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
                        wanted_ids: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The wanted experiences that may be trained on, and why each other one was dropped."""
     from convergent.decontamination import experience_fields
+    from convergent.escapes import find_escapes
     from convergent.gates.decontamination import decontamination_index
-    from convergent.verifiers import VerifyContext, verify
+    from convergent.verifiers import VerifyContext, verify, verify_execution
 
     by_id = {r.get("id"): r for r in history}
     index = decontamination_index(root, config)
     ctx = VerifyContext(root, config)
+    # Execution evidence is judged by the harness itself, whatever a plugin registered.
+    ctx.verifiers = {**ctx.verifiers, "execution": verify_execution}
     kept: list[dict[str, Any]] = []
     dropped: dict[str, str] = {}
     seen: set[str] = set()
@@ -59,8 +68,10 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
             dropped[rid] = "not an experience in the log at this commit"
         elif not (record.get("verdict") or {}).get("verified"):
             dropped[rid] = "unverified: never training data"
-        elif not verify(record, ctx).verified:
-            dropped[rid] = "does not re-verify now (source gate)"
+        elif not (verdict := verify(record, ctx)).verified:
+            dropped[rid] = f"does not re-verify now: {verdict.detail}"
+        elif escapes := find_escapes(str(record.get("response", ""))):
+            dropped[rid] = f"{ESCAPE_DROP}: {escapes[0]}"
         elif index.find("\n".join(v for _, v in experience_fields(record))):
             dropped[rid] = "shares an n-gram with a benchmark or the hold-out"
         elif (key := _pair_key(record["task"], record["response"])) in seen:
@@ -130,9 +141,11 @@ def build_dataset(root: Path, config: Config, history: Sequence[Mapping[str, Any
     path = out_dir / "dataset.jsonl"
     path.write_text("".join(canonical_json({"prompt": r["prompt"], "completion":
                                             r["completion"]}) + "\n" for r in rows), "utf-8")
+    escaped = sorted(rid for rid, why in dropped.items() if why.startswith(ESCAPE_DROP))
     manifest = {
         "records": [r["id"] for r in kept],
         "dropped": dropped,
+        "escapes_dropped": {"count": len(escaped), "ids": escaped},
         "external": {"source": sources, "ids": [e["id"] for e in external],
                      "share": round(len(external) / len(rows), 4)},
         "order": [r["id"] for r in rows],

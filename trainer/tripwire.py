@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import Config
+from convergent.harness import ExecutionCase
 from convergent.layout import local_dir
 from convergent.records import canonical_json
 
@@ -53,10 +54,9 @@ class Decision:
     reasons: list[str]
 
 
-def task_program(task: Mapping[str, Any], completion: str) -> str:
+def task_case(task: Mapping[str, Any], completion: str) -> ExecutionCase:
     """The HumanEval convention: prompt + completion, the tests, then check(entry_point)."""
-    return (f"{task['prompt']}{completion}\n\n{task['test']}\n\n"
-            f"check({task['entry_point']})\n")
+    return ExecutionCase(f"{task['prompt']}{completion}\n", task["test"], task["entry_point"])
 
 
 def _cache_key(model: str, tasks_sha: str, settings: Mapping[str, Any]) -> str:
@@ -93,17 +93,15 @@ def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | No
 
 def _run_all(root: Path, config: Config, tasks: Sequence[Mapping[str, Any]],
              completions: Sequence[str]) -> list[bool]:
-    """Each completion with its task's tests, in the sandbox (cached by program)."""
+    """Each completion with its task's tests, through the execution harness (cached)."""
+    from convergent.harness import Harness
     from convergent.progress import tracked
-    from convergent.sandbox import SandboxLimits
-    from convergent.verifiers import VerifyContext
 
-    sandbox = VerifyContext(root, config).sandbox
-    limits = SandboxLimits.from_config(config)
+    harness = Harness.for_repo(root, config)
     runs = zip(tasks, completions, strict=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = pool.map(lambda tc: sandbox.run(task_program(*tc), limits), runs)
-        return [r.ok for r in tracked(results, "running hold-out tests", len(tasks))]
+        results = pool.map(lambda tc: harness.verify(task_case(*tc)), runs)
+        return [r.passed for r in tracked(results, "running hold-out tests", len(tasks))]
 
 
 def _pass_at_k(root: Path, config: Config, base_model: str, adapter_dir: Path | None,

@@ -14,28 +14,29 @@ from collections.abc import Iterator
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
+from convergent.harness import ExecutionCase
 from convergent.records import Verdict
-from convergent.verifiers import VerifyContext, execution_program, verify, verify_execution
+from convergent.verifiers import VerifyContext, execution_case, verify, verify_execution
 
 GATE = "source"
 
 
 def check_source(ctx: GateContext) -> Iterator[Problem]:
     vctx = verify_context(ctx)
-    # Many records may run the same program: with the built-in execution verifier, a
-    # program that passed once in this check passes again (its result is cached by what
-    # ran), so it is looked up once. Failures are not reused: each one is re-verified.
-    passed: dict[str, Verdict] = {}
+    # Many records may run the same case: with the built-in execution verifier, a case
+    # that passed once in this check passes again (its verdict is cached by what ran), so
+    # it is looked up once. Failures are not reused: each one is re-verified.
+    passed: dict[ExecutionCase, Verdict] = {}
     for line in ctx.new_lines:
         record = line.record
         if record is None or not _claims_verified(record):
             continue  # unparsable lines are the schema gate's to report
-        program = _builtin_execution_program(record, vctx)
-        verdict = passed.get(program) if program is not None else None
+        case = _builtin_execution_case(record, vctx)
+        verdict = passed.get(case) if case is not None else None
         if verdict is None:
             verdict = verify(record, vctx)
-            if program is not None and verdict.verified:
-                passed[program] = verdict
+            if case is not None and verdict.verified:
+                passed[case] = verdict
         if not verdict.verified:
             yield Problem(line.path, line.lineno, GATE,
                           f"claims verified: true but the {verdict.verifier} verifier says "
@@ -56,7 +57,8 @@ def verify_context(ctx: GateContext) -> VerifyContext:
                          committer=committer)
 
 
-def _builtin_execution_program(record: dict[str, Any], vctx: VerifyContext) -> str | None:
+def _builtin_execution_case(record: dict[str, Any], vctx: VerifyContext
+                            ) -> ExecutionCase | None:
     """What the built-in execution verifier would run for ``record``; None when another
     verifier (a plugin's, or another evidence type's) decides, or the evidence is malformed."""
     evidence = record.get("evidence")
@@ -65,7 +67,7 @@ def _builtin_execution_program(record: dict[str, Any], vctx: VerifyContext) -> s
     if vctx.verifiers.get("execution") is not verify_execution:
         return None
     try:
-        return execution_program(record)
+        return execution_case(record)
     except (KeyError, TypeError, AttributeError):
         return None  # verify() reports the malformed evidence
 
