@@ -16,13 +16,38 @@ from convergent.layout import RECORDS_DIR, SOURCES_DIR, local_dir
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TRACKED_DATA = (RECORDS_DIR, SOURCES_DIR)
+REPLACE_REFS = "refs/replace/"
+# History as the commits spell it: replace refs and grafts let anyone with write access to a
+# clone swap a commit (a forged approval merge, an author) or its parents (a bad commit
+# hidden from `check --all`) for every git command that honors them. Ours never do.
+HONEST_HISTORY_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull}
 
 
 def open_repo(root: Path) -> git.Repo:
+    """The repository at ``root``; every git call through it (GitPython's object reads
+    included) ignores replace refs and grafts (:data:`HONEST_HISTORY_ENV`)."""
     try:
-        return git.Repo(root)
+        repo = git.Repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise RepoError(f"{root}: not a git repository") from None
+    repo.git.update_environment(**HONEST_HISTORY_ENV)
+    return repo
+
+
+def history_rewrites(repo: git.Repo) -> list[tuple[str, str]]:
+    """(where, why) for what in this clone rewrites history for other git commands: replace
+    refs and a grafts file (ours ignore both; ``check`` names them so nobody is fooled)."""
+    problems = []
+    out = repo.git.for_each_ref("--format=%(refname)", REPLACE_REFS)
+    for ref in out.split():
+        problems.append((ref, "a replace ref rewrites history for every git command that "
+                         "honors it; convergent ignores it, remove it with `git replace -d`"))
+    grafts = Path(repo.common_dir) / "info" / "grafts"
+    if grafts.exists():
+        problems.append((".git/info/grafts", "grafts rewrite the parents of commits for every "
+                         f"git command that honors them; convergent ignores them, remove "
+                         f"{grafts}"))
+    return problems
 
 
 @contextmanager

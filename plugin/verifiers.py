@@ -46,9 +46,12 @@ class VerifyContext:
 
     @cached_property
     def repo(self) -> git.Repo | None:
+        from convergent.errors import RepoError
+        from convergent.gitops import open_repo
+
         try:
-            return git.Repo(self.root)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return open_repo(self.root)
+        except RepoError:
             return None
 
     @cached_property

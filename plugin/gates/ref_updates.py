@@ -25,7 +25,7 @@ from convergent.config import Config, load_config, resolve_config
 from convergent.errors import RepoError
 from convergent.gates import check_commits
 from convergent.gates.base import Problem
-from convergent.gitops import is_ancestor, open_repo
+from convergent.gitops import REPLACE_REFS, is_ancestor, open_repo
 from convergent.layout import ACTIVE_FILE, local_dir
 
 ZERO = "0" * 40
@@ -80,6 +80,11 @@ def ref_update_problems(root: Path, updates: Sequence[tuple[str, str, str]]) -> 
     for _, new, ref in updates:
         if new == ZERO:
             continue  # a deletion brings no commit
+        if ref.startswith(REPLACE_REFS):
+            problems.append(Problem(ref, 0, "append-only", "a replace ref rewrites history "
+                                    "for every git command that honors it (a commit, an "
+                                    "author, parents): records repos take none"))
+            continue
         if ref == main:
             # The old value git passes may be zero even for an existing ref: read it.
             current = repo.git.rev_parse("--verify", "-q", ref, with_exceptions=False).strip()
