@@ -20,7 +20,9 @@ REPLACE_REFS = "refs/replace/"
 # History as the commits spell it: replace refs and grafts let anyone with write access to a
 # clone swap a commit (a forged approval merge, an author) or its parents (a bad commit
 # hidden from `check --all`) for every git command that honors them. Ours never do.
-HONEST_HISTORY_ENV = {"GIT_NO_REPLACE_OBJECTS": "1", "GIT_GRAFT_FILE": os.devnull}
+# (A grafts file that cannot exist: git would warn that /dev/null is a deprecated one.)
+HONEST_HISTORY_ENV = {"GIT_NO_REPLACE_OBJECTS": "1",
+                      "GIT_GRAFT_FILE": os.path.join(os.devnull, "no-grafts")}
 
 
 def open_repo(root: Path) -> git.Repo:

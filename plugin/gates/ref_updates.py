@@ -8,8 +8,8 @@ a fast-forward must not change the weights either (:func:`convergent.adapters.
 rewind_problems`). An ``adapter/`` tag is checked as ``check`` checks it.
 
 A commit whose very tree and parents the pre-commit hook has just checked (:func:`mark_
-checked`) is not checked twice: only the gate that depends on the commit itself (its
-author and signature: ``adapters``) runs again. The marks live in the clone's
+checked`) is not checked twice: only the gates that depend on the commit itself (its
+author and signature: ``adapters``, ``approval``) run again. The marks live in the clone's
 ``.convergent/`` like the hooks themselves; CI's ``check --rev-range`` trusts neither.
 """
 
@@ -30,8 +30,9 @@ from convergent.layout import ACTIVE_FILE, local_dir
 
 ZERO = "0" * 40
 TAG_REFS = "refs/tags/adapter/"
-# Gates whose verdict depends on the commit object, not only on its tree and parents.
-COMMIT_GATES = ("adapters",)
+# Gates whose verdict depends on the commit object, not only on its tree and parents (its
+# author and signature: who moves ACTIVE, who changes the operator policy).
+COMMIT_GATES = ("adapters", "approval")
 
 
 def _mark(root: Path, tree: str, parents: Sequence[str]) -> Path:
