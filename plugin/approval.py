@@ -39,7 +39,7 @@ import git
 
 from convergent.config import Config, config_at, resolve_config
 from convergent.errors import ConvergentError
-from convergent.gitops import open_repo, read_path_at
+from convergent.gitops import head_sha, open_repo, read_path_at
 from convergent.layout import CONFIG_FILE, RECORDS_DIR
 
 DEFAULT_MAIN_BRANCH = "main"
@@ -269,10 +269,9 @@ def pending_commit_problems(root: Path, fallback: Config) -> list[str]:
     one); its signature is checked on the commit (reference-transaction hook, ``check``)."""
     repo = open_repo(root)
     who = current_identity(repo)
-    try:
-        policy = (policy_in_force(repo, "HEAD") or (fallback, ""))[0]
-    except ValueError:  # no commit yet
-        policy = fallback
+    head = head_sha(repo)
+    found = None if head is None else policy_in_force(repo, head)
+    policy = fallback if found is None else found[0]
     if is_operator(policy, who):
         return []
     return [f"{who} is not a configured operator ([operators] allowed, as committed)"]

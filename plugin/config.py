@@ -69,12 +69,11 @@ def config_at(repo: git.Repo, rev: str) -> Config | None:
 def committed_config(root: Path) -> Config:
     """The resolved config committed at HEAD: what on-merge and the cycle act on (the
     working tree's file is anyone's to edit)."""
-    from convergent.gitops import open_repo
+    from convergent.gitops import head_sha, open_repo
 
-    try:
-        config = config_at(open_repo(root), "HEAD")
-    except ValueError:  # no commit yet
-        config = None
+    repo = open_repo(root)
+    head = head_sha(repo)
+    config = None if head is None else config_at(repo, head)
     if config is None:
         raise RepoError(f"{root}: no {CONFIG_FILE} is committed at HEAD; commit it (or run "
                         f"`convergent init {root}`)")

@@ -168,3 +168,19 @@ def test_the_operators_own_policy_change_is_accepted_and_judged_by_the_policy_be
     assert approval["evidence"]["approved_by"] == ATTACKER
     code, out = check_all(root)
     assert code == 0, out
+
+
+def test_the_working_trees_main_branch_does_not_take_main_out_of_the_ref_checks(
+        records_repo: Path) -> None:
+    """reference-transaction finds the main branch in the committed config: renaming it in
+    the working tree does not let a bad commit onto main past `--no-verify`."""
+    root = records_repo
+    path = root / CONFIG
+    path.write_text(path.read_text().replace('main_branch = "main"', 'main_branch = "x"'))
+    segment = root / "data/convergence/records/seg-000001.jsonl"
+    with segment.open("ab") as fh:
+        fh.write(b'{"kind": "approval"}\n')
+    git(root, "add", str(segment))
+    done = git(root, "commit", "--no-verify", "-q", "-m", "bad", check=False)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert ": schema: " in done.stderr, done.stderr

@@ -71,10 +71,10 @@ def check_range(root: Path, spec: str, names: Iterable[str] | None = None) -> li
         problems.extend(Problem(where, 0, "append-only", why)
                         for where, why in history_rewrites(repo))
     if "adapters" in selected:
-        from convergent.config import load_config
+        from convergent.config import committed_config
         from convergent.gates.adapters import check_tags
 
-        problems.extend(check_tags(root, load_config(root)))
+        problems.extend(check_tags(root, committed_config(root)))
     return problems
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from convergent.adapters import main_ref, rewind_problems, tag_problems_of
 from convergent.approval import main_branch
-from convergent.config import Config, load_config, resolve_config
+from convergent.config import Config, committed_config, resolve_config
 from convergent.errors import RepoError
 from convergent.gates import check_commits
 from convergent.gates.base import Problem
@@ -66,9 +66,11 @@ def _check_new_commits(root: Path, commits: list[str]) -> list[Problem]:
 
 
 def _config(root: Path) -> Config:
+    """The committed config (the working tree's is anyone's to edit: a main_branch changed
+    there would take the real main branch out of these checks)."""
     try:
-        return load_config(root)
-    except RepoError:  # the working tree lacks it (mid-checkout): the defaults
+        return committed_config(root)
+    except RepoError:  # no commit yet: the defaults
         return resolve_config({})
 
 
