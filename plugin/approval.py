@@ -333,29 +333,50 @@ def policy_change_problems(root: Path, before_rev: str | None, after: Config | N
 
 
 def _line_needle(record_id: str) -> str:
-    # Canonical JSON: a record's own id is the only place this exact text can occur
-    # (quotes inside strings are escaped), links and references do not match it.
+    # Canonical JSON: quotes inside strings are escaped, so links and references in text do
+    # not match it; but a nested object with an "id" key spells it too (an embedded copy):
+    # the commits it finds are candidates, :func:`_holds_record` says which hold the line.
     return f'"id":"{record_id}"'
 
 
-def _first_adding(repo: git.Repo, needle: str, rev: str, *, first_parent: bool) -> str | None:
-    """The oldest commit of ``rev``'s history (first-parent line only, when asked) whose
-    log gained ``needle``."""
+def _holds_record(repo: git.Repo, rev: str, record_id: str, needle: str) -> bool:
+    """Whether the log at ``rev`` holds the record ``record_id`` as a line of its own."""
+    from convergent.history import parsed_record
+
+    try:
+        out = repo.git.grep("-h", "-F", "-e", needle, rev, "--", RECORDS_DIR)
+    except git.GitCommandError:  # exit 1: no line holds the text
+        return False
+    return any((record := parsed_record(line.encode("utf-8"))) is not None
+               and record.get("id") == record_id for line in out.splitlines())
+
+
+def _first_adding(repo: git.Repo, record_id: str, rev: str, *, first_parent: bool
+                  ) -> str | None:
+    """The oldest commit of ``rev``'s history (first-parent line only, when asked) that
+    brought the record's own line into the log (its first parent, or any parent off the
+    first-parent line, lacked it): a copy of the id nested in another record does not."""
+    needle = _line_needle(record_id)
     args = ["--first-parent"] if first_parent else []
     try:
-        out = repo.git.log(*args, "--reverse", "--format=%H", f"-S{needle}", rev, "--",
+        out = repo.git.log(*args, "--reverse", "--format=%H %P", f"-S{needle}", rev, "--",
                            RECORDS_DIR)
     except git.GitCommandError:  # no such revision (e.g. no commit yet)
         return None
-    return out.split()[0] if out.strip() else None
+    for row in out.splitlines():
+        commit, *parents = row.split()
+        before = parents[:1] if first_parent else parents
+        if _holds_record(repo, commit, record_id, needle) and not any(
+                _holds_record(repo, p, record_id, needle) for p in before):
+            return commit
+    return None
 
 
 def approval_of(root: Path, proposal_id: str, at: str = "HEAD") -> Approval:
     """Whether the proposal is approved on ``at``'s main line, by whom and by which merge
     (judged by the policy committed before that merge)."""
     repo = open_repo(root)
-    needle = _line_needle(proposal_id)
-    brought = _first_adding(repo, needle, at, first_parent=True)
+    brought = _first_adding(repo, proposal_id, at, first_parent=True)
     if brought is None:
         return Approval(proposal_id, problems=(
             f"proposal {proposal_id} is not in the committed history of {at}",))
@@ -366,7 +387,8 @@ def approval_of(root: Path, proposal_id: str, at: str = "HEAD") -> Approval:
             "without a merge: a proposal is approved by merging its branch",))
     proposal_commit = None
     for parent in merge.parents[1:]:
-        proposal_commit = _first_adding(repo, needle, parent.hexsha, first_parent=False)
+        proposal_commit = _first_adding(repo, proposal_id, parent.hexsha,
+                                        first_parent=False)
         if proposal_commit is not None:
             break
     problems = list(operator_commit_problems(root, brought))

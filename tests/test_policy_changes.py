@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from drafts import note
 from evidence import NO_HOOKS, OPERATOR, as_person
 from gapflow import as_operator, gap, git, levers, records, set_config, skip_git_hooks
 
 from convergent.cli import cli
 from convergent.on_merge import on_merge
 from convergent.proposals import Proposal, propose
+from convergent.records import encode, finalize
 
 ATTACKER = "Mallory Agent <mallory@example.com>"
 CONFIG = ".convergent.toml"
@@ -184,3 +186,36 @@ def test_the_working_trees_main_branch_does_not_take_main_out_of_the_ref_checks(
     done = git(root, "commit", "--no-verify", "-q", "-m", "bad", check=False)
     assert done.returncode != 0, done.stdout + done.stderr
     assert ": schema: " in done.stderr, done.stderr
+
+
+# --- the approving merge is found by the proposal's own line -------------------------------
+
+
+def append_line(root: Path, record: dict[str, object], *, by: str, message: str) -> None:
+    with (root / "data/convergence/records/seg-000001.jsonl").open("ab") as fh:
+        fh.write(encode(record))
+    git(root, "add", "data/convergence/records")
+    git(root, *as_person(by), *NO_HOOKS, "commit", "-q", "-m", message)
+
+
+def test_a_record_that_embeds_a_proposals_id_does_not_bring_that_proposal_in(
+        proposal_repo: tuple[Path, Proposal]) -> None:
+    """Mallory's branch, merged by Ada, holds a record embedding the id of a proposal that
+    is not there yet (`{"id": "<P2>"}` in a nested object: the very text of P2's own
+    line). P2 itself is then committed on main directly: Ada's merge did not approve it."""
+    root, proposal = proposal_repo
+    second = finalize({**{k: v for k, v in proposal.record.items()
+                          if k not in ("v", "id", "ts", "verdict")},
+                       "claim": "distill gap strings, again"}, None)
+    git(root, "checkout", "-q", proposal.branch)
+    append_line(root, finalize({**note(7), "meta": {"id": second["id"]}}, None), by=ATTACKER,
+                message="a note")
+    git(root, "checkout", "-q", "main")
+    git(root, *as_operator(*NO_HOOKS, "merge", "--no-ff", "-q", "-m", "approve",
+                           proposal.branch))
+    [approved] = on_merge(root)
+    assert approved["evidence"]["proposal"] == proposal.record["id"]
+    append_line(root, second, by=ATTACKER, message="one more proposal")
+    assert on_merge(root) == []  # brought in by Mallory's own commit, not by a merge
+    assert [a["evidence"]["proposal"] for a in records(root, "approval")] == [
+        proposal.record["id"]]
