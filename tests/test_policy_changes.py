@@ -219,3 +219,47 @@ def test_a_record_that_embeds_a_proposals_id_does_not_bring_that_proposal_in(
     assert on_merge(root) == []  # brought in by Mallory's own commit, not by a merge
     assert [a["evidence"]["proposal"] for a in records(root, "approval")] == [
         proposal.record["id"]]
+
+
+# --- tricks that fail: kept as regressions -------------------------------------------------
+
+
+def test_a_fast_forward_by_the_operator_approves_nothing(
+        proposal_repo: tuple[Path, Proposal]) -> None:
+    root, proposal = proposal_repo
+    git(root, *as_operator(*NO_HOOKS, "merge", "--ff-only", "-q", proposal.branch))
+    assert on_merge(root) == []
+    assert not records(root, "approval")
+
+
+def test_an_octopus_merge_by_the_operator_approves_what_it_brings_once(
+        proposal_repo: tuple[Path, Proposal]) -> None:
+    root, proposal = proposal_repo
+    git(root, "checkout", "-q", "-b", "side", "main")
+    (root / "side.txt").write_text("side\n")
+    git(root, "add", "side.txt")
+    git(root, *NO_HOOKS, "commit", "-q", "-m", "side work")
+    git(root, "checkout", "-q", "main")
+    git(root, *as_operator(*NO_HOOKS, "merge", "--no-ff", "-q", "-m", "approve both",
+                           "side", proposal.branch))
+    [approval] = on_merge(root)
+    assert approval["evidence"]["approved_by"] == OPERATOR
+    assert on_merge(root) == []
+
+
+def test_rewriting_the_proposal_branch_after_its_approval_changes_nothing(
+        proposal_repo: tuple[Path, Proposal]) -> None:
+    root, proposal = proposal_repo
+    git(root, *as_operator(*NO_HOOKS, "merge", "--no-ff", "-q", "-m", "approve",
+                           proposal.branch))
+    [approval] = on_merge(root)
+    git(root, "checkout", "-q", proposal.branch)
+    git(root, "reset", "-q", "--hard", "main~2")  # as a force-push would leave it
+    (root / "other.txt").write_text("rewritten\n")
+    git(root, "add", "other.txt")
+    git(root, *NO_HOOKS, "commit", "-q", "-m", "rewritten branch")
+    git(root, "checkout", "-q", "main")
+    assert on_merge(root) == []
+    assert records(root, "approval") == [approval]
+    code, out = check_all(root)
+    assert code == 0, out
