@@ -60,12 +60,12 @@ def pre_push(root: Path, lines: Sequence[str]) -> int:
 def post_merge(root: Path) -> int:
     try:
         from convergent.approval import main_branch
-        from convergent.config import load_config
+        from convergent.config import committed_config
         from convergent.on_merge import on_merge
     except ImportError:
         return 0
     repo = open_repo(root)
-    if repo.head.is_detached or repo.active_branch.name != main_branch(load_config(root)):
+    if repo.head.is_detached or repo.active_branch.name != main_branch(committed_config(root)):
         return 0  # approvals happen on the main line only
     on_merge(root, quiet=False)
     return 0  # post-merge cannot undo a merge; on-merge reports its own refusals

@@ -21,15 +21,15 @@ def hook_script(name: str, main_branch: str = "main") -> str:
     run = f'exec {python} -m convergent.hooks.git_hook {name} "$@"\n'
     if name != "reference-transaction":
         return f"#!/bin/sh\n{MARKER}\n{run}"
-    # It fires on every ref update: only the main branch and adapter tags start Python,
-    # and only in the "prepared" state, the one that can still refuse (the pattern may
-    # also match a longer branch name; the Python side compares exactly).
+    # It fires on every ref update: only the main branch, adapter tags and replace refs
+    # (refused) start Python, and only in the "prepared" state, the one that can still
+    # refuse (the pattern may also match a longer branch name; Python compares exactly).
     ref = shlex.quote(f" refs/heads/{main_branch}")
     return (f"#!/bin/sh\n{MARKER}\n"
             '[ "$1" = prepared ] || exit 0\n'
             "input=$(cat)\n"
             'case "$input" in\n'
-            f"  *{ref}*|*' refs/tags/adapter/'*) ;;\n"
+            f"  *{ref}*|*' refs/tags/adapter/'*|*' refs/replace/'*) ;;\n"
             "  *) exit 0 ;;\n"
             "esac\n"
             f'printf \'%s\\n\' "$input" | {run}')

@@ -33,9 +33,9 @@ import git
 from convergent.adapter_hash import adapter_files_sha256, tree_files
 from convergent.approval import (
     approval_records,
-    is_operator,
     main_branch,
     operator_commit_problems,
+    pending_commit_problems,
     record_problems,
 )
 from convergent.config import Config
@@ -146,8 +146,7 @@ def promotion_source_problems(root: Path, config: Config, parent: str, adapter: 
     if approval is None or approval.get("id") != evidence.get("approval"):
         return [f"cycle {str(cycle.get('id'))[:19]} names approval "
                 f"{evidence.get('approval')}, which is not its proposal's approval"]
-    return [f"its cycle's approval: {p}" for p in record_problems(root, config, approval,
-                                                                  parent)]
+    return [f"its cycle's approval: {p}" for p in record_problems(root, approval, parent)]
 
 
 def promotion_commit_problems(root: Path, config: Config, commit: str, adapter: str
@@ -205,11 +204,10 @@ def change_problems(root: Path, config: Config, change: ActiveChange) -> list[st
         promotion = promotion_source_problems(root, config, first, change.new)
     if not promotion:
         return []
-    if change.commit is not None:
-        operator = operator_commit_problems(root, config, change.commit)
+    if change.commit is not None:  # judged by the policy committed before it
+        operator = operator_commit_problems(root, change.commit)
     else:  # staged: the signature is checked on the commit (reference-transaction, check)
-        operator = [] if is_operator(config, change.author) else [
-            f"{change.author} is not a configured operator"]
+        operator = pending_commit_problems(root, config)
     if not operator:
         return []
     return [f"ACTIVE -> {change.new[:19]} is refused: not a cycle's promotion ("

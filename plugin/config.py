@@ -7,7 +7,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import git
+
 from convergent.errors import RepoError
+from convergent.gitops import read_path_at
 from convergent.layout import CONFIG_FILE
 
 Config = dict[str, Any]
@@ -53,6 +56,28 @@ def parse_config(text: str, where: str = CONFIG_FILE) -> Config:
 def resolve_config(table: Config) -> Config:
     """A raw config table over the defaults."""
     return _merge(DEFAULT_CONFIG, table)
+
+
+def config_at(repo: git.Repo, rev: str) -> Config | None:
+    """The resolved config committed at ``rev`` (None: no config file there)."""
+    text = read_path_at(repo, rev, CONFIG_FILE)
+    if text is None:
+        return None
+    return resolve_config(parse_config(text.decode("utf-8", "replace"), f"{rev}:{CONFIG_FILE}"))
+
+
+def committed_config(root: Path) -> Config:
+    """The resolved config committed at HEAD: what on-merge and the cycle act on (the
+    working tree's file is anyone's to edit)."""
+    from convergent.gitops import head_sha, open_repo
+
+    repo = open_repo(root)
+    head = head_sha(repo)
+    config = None if head is None else config_at(repo, head)
+    if config is None:
+        raise RepoError(f"{root}: no {CONFIG_FILE} is committed at HEAD; commit it (or run "
+                        f"`convergent init {root}`)")
+    return config
 
 
 def load_config(root: Path) -> Config:

@@ -304,13 +304,12 @@ def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
     proposal was approved by a signed merge, its cycle promoted and the adapter tagged."""
     from convergent.adapters import active_at, adapter_tags, tag_metadata
     from convergent.approval import approval_of, approval_records
-    from convergent.config import load_config
     from convergent.gitops import open_repo
     from convergent.history import records_at
 
     repo = open_repo(root)
     history = records_at(repo, "HEAD")
-    answer = approval_of(root, load_config(root), proposal_id)
+    answer = approval_of(root, proposal_id)
     if not answer.approved or proposal_id not in approval_records(history):
         raise DemoError("the loop did not complete: the operator's merge did not approve the "
                         "proposal:\n  " + "\n  ".join(answer.problems or ("no approval "

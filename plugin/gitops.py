@@ -16,13 +16,42 @@ from convergent.layout import RECORDS_DIR, SOURCES_DIR, local_dir
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TRACKED_DATA = (RECORDS_DIR, SOURCES_DIR)
+REPLACE_REFS = "refs/replace/"
+REGULAR_FILE = "100644"
+REGULAR_FILES = (REGULAR_FILE, "100755", "000000")  # 000000: the path is removed
+# History as the commits spell it: replace refs and grafts let anyone with write access to a
+# clone swap a commit (a forged approval merge, an author) or its parents (a bad commit
+# hidden from `check --all`) for every git command that honors them. Ours never do.
+# (A grafts file that cannot exist: git would warn that /dev/null is a deprecated one.)
+HONEST_HISTORY_ENV = {"GIT_NO_REPLACE_OBJECTS": "1",
+                      "GIT_GRAFT_FILE": os.path.join(os.devnull, "no-grafts")}
 
 
 def open_repo(root: Path) -> git.Repo:
+    """The repository at ``root``; every git call through it (GitPython's object reads
+    included) ignores replace refs and grafts (:data:`HONEST_HISTORY_ENV`)."""
     try:
-        return git.Repo(root)
+        repo = git.Repo(root)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise RepoError(f"{root}: not a git repository") from None
+    repo.git.update_environment(**HONEST_HISTORY_ENV)
+    return repo
+
+
+def history_rewrites(repo: git.Repo) -> list[tuple[str, str]]:
+    """(where, why) for what in this clone rewrites history for other git commands: replace
+    refs and a grafts file (ours ignore both; ``check`` names them so nobody is fooled)."""
+    problems = []
+    out = repo.git.for_each_ref("--format=%(refname)", REPLACE_REFS)
+    for ref in out.split():
+        problems.append((ref, "a replace ref rewrites history for every git command that "
+                         "honors it; convergent ignores it, remove it with `git replace -d`"))
+    grafts = Path(repo.common_dir) / "info" / "grafts"
+    if grafts.exists():
+        problems.append((".git/info/grafts", "grafts rewrite the parents of commits for every "
+                         f"git command that honors them; convergent ignores them, remove "
+                         f"{grafts}"))
+    return problems
 
 
 @contextmanager
@@ -103,11 +132,13 @@ def _staged_line_count(repo: git.Repo) -> int:
 
 @dataclass(frozen=True)
 class RawChange:
-    """One entry of ``git diff --raw``: path, old/new blob shas (None when absent)."""
+    """One entry of ``git diff --raw``: path, old/new blob shas (None when absent) and the
+    new side's mode (``100644``; ``120000`` is a symbolic link, ``160000`` a submodule)."""
 
     path: str
     old_sha: str | None
     new_sha: str | None
+    new_mode: str = REGULAR_FILE
 
 
 _NULL_SHA = "0" * 40
@@ -123,9 +154,9 @@ def parse_raw_diff(out: str) -> list[RawChange]:
         i += 2
         if not meta.startswith(":"):
             continue
-        _, _, old_sha, new_sha, _status = meta[1:].split(" ")
+        _, new_mode, old_sha, new_sha, _status = meta[1:].split(" ")
         changes.append(RawChange(path, None if old_sha == _NULL_SHA else old_sha,
-                                 None if new_sha == _NULL_SHA else new_sha))
+                                 None if new_sha == _NULL_SHA else new_sha, new_mode))
     return changes
 
 

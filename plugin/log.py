@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from convergent.errors import RepoError
 from convergent.layout import RECORDS_DIR, SEGMENT_PREFIX, SEGMENT_SUFFIX, local_dir, segment_name
 
 DEFAULT_SEGMENT_MAX_BYTES = 32 * 1024 * 1024
@@ -40,12 +41,19 @@ def records_dir(root: Path) -> Path:
 
 
 def segment_paths(root: Path) -> list[Path]:
-    """The log's segments in log order (name order)."""
+    """The log's segments in log order (name order); RepoError when one is not a regular
+    file (a symbolic link would lead every reader and appender to a file nobody checked)."""
     folder = records_dir(root)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX))
+    paths = sorted(p for p in folder.iterdir()
+                   if p.name.startswith(SEGMENT_PREFIX) and p.name.endswith(SEGMENT_SUFFIX))
+    for path in paths:
+        if path.is_symlink() or not path.is_file():
+            raise RepoError(f"{path}: the segment is a symbolic link or not a regular file; "
+                            "segments are regular files: remove it (`git rm`) and restore the "
+                            "log from a commit the gates accepted")
+    return paths
 
 
 def iter_raw_lines(root: Path) -> Iterator[tuple[Path, int, bytes]]:

@@ -32,7 +32,7 @@ from convergent.approval import (
     approval_records,
     require_main_branch,
 )
-from convergent.config import Config, load_config
+from convergent.config import Config, committed_config
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
 from convergent.history import records_at
 from convergent.recorder import Recorder
@@ -98,7 +98,7 @@ def _claim(root: Path, config: Config, quiet: bool) -> list[tuple[dict[str, Any]
         # working tree (where anyone can append an approval line).
         history = records_at(repo, "HEAD")
         for proposal in unapproved_proposals(history):
-            answer = approval_of(root, config, proposal["id"], "HEAD")
+            answer = approval_of(root, proposal["id"], "HEAD")
             if not answer.approved:
                 _say(quiet, f"proposal {proposal['id']} is not approved:\n"
                      + "\n".join(f"  - {p}" for p in answer.problems), err=True)
@@ -186,7 +186,7 @@ def on_merge(root: Path, quiet: bool = True, *, push_remote: str | None = None
     :returns: the approval records appended by this call (empty when nothing was new).
     """
     root = Path(root).resolve()
-    config = load_config(root)
+    config = committed_config(root)  # never the working tree's: anyone can edit that
     require_main_branch(open_repo(root), config, "on-merge")
     claimed = _claim(root, config, quiet)
     if claimed and push_remote:

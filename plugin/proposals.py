@@ -164,7 +164,7 @@ def _commit_on_branch(root: Path, draft: dict[str, Any]) -> tuple[str, dict[str,
     with _worktree(repo) as tree, Recorder(tree) as recorder:
         record = recorder.emit(draft)
         branch = BRANCH_PREFIX + short_id(record["id"])
-        tree_repo = git.Repo(tree)
+        tree_repo = open_repo(tree)
         tree_repo.git.checkout("--quiet", "-b", branch)
         try:
             recorder.commit(f"convergent: propose distillation for gap "

@@ -10,9 +10,11 @@ import hashlib
 import json
 import math
 import re
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import accumulate
 from typing import Any
 
 from convergent.errors import RecordError
@@ -221,7 +223,7 @@ def decode_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[s
     except UnicodeDecodeError as exc:
         raise RecordError("", f"not UTF-8 (byte {exc.start})") from None
     # Too deep for json.loads's recursion (or for ours): refused before parsing.
-    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING:
+    if raw.count(b"[") + raw.count(b"{") > MAX_NESTING and _max_depth(raw) > MAX_NESTING:
         _raise(_nesting_problem(text))
     try:
         value = _STRICT.decode(text)
@@ -263,7 +265,14 @@ NOT_FINITE = "must be finite (NaN and Infinity are refused)"
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # JSON strings and the punctuation that nests: enough to track where a line nests too deep.
-_NESTING_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}:,]')
+# An unterminated string runs to the end of the line (its closing quote is optional): were
+# it required, each quote inside it would start a new scan to the end, quadratic in the
+# length of a line full of escaped quotes. Such a line is not JSON; the parser says so.
+# Possessive (no backtracking state kept per escape): linear, and in small steps.
+_NESTING_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}:,]')
+_STRING_BYTES = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?')
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 
 def check_value(value: Any) -> None:
@@ -347,6 +356,13 @@ def _value_problem(value: Any, where: str, depth: int) -> tuple[str, str] | None
                 return found
         return None
     return where, f"is not a JSON value ({_type(value)})"
+
+
+def _max_depth(raw: bytes) -> int:
+    """How deep the brackets outside strings nest, at C speed (no Python step per byte):
+    strings are cut out, the brackets kept as +1/-1 and summed as they come."""
+    brackets = _STRING_BYTES.sub(b"", raw).translate(None, _NOT_A_BRACKET)
+    return max(accumulate(array("b", brackets.translate(_BRACKET_STEP))), default=0)
 
 
 def _nesting_problem(text: str) -> tuple[str, str] | None:

@@ -7,7 +7,8 @@ from pathlib import Path
 import git
 
 from convergent.config import Config, default_config, parse_config, render_config
-from convergent.gitops import commit_paths
+from convergent.errors import RepoError
+from convergent.gitops import commit_paths, open_repo
 from convergent.layout import (
     ACTIVE_FILE,
     ADAPTERS_DIR,
@@ -87,9 +88,10 @@ def init_repo(path: Path, *, operators: list[str] | None = None, base: str | Non
     root = Path(path).resolve()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        repo = git.Repo(root)
-    except git.InvalidGitRepositoryError:
-        repo = git.Repo.init(root, initial_branch="main")
+        repo = open_repo(root)
+    except RepoError:
+        git.Repo.init(root, initial_branch="main")
+        repo = open_repo(root)
     for folder in (RECORDS_DIR, SOURCES_DIR, ADAPTERS_DIR):
         (root / folder).mkdir(parents=True, exist_ok=True)
         keep = root / folder / ".gitkeep"

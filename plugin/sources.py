@@ -168,13 +168,21 @@ def provenance_problem(snapshot: Snapshot, *, emitter: Any, committer: str | Non
                        config: Config, root: Path) -> str | None:
     """Why a record by ``emitter``, committed by ``committer``, may not cite
     ``snapshot`` (None: it may)."""
-    from convergent.approval import is_operator, signature_problem
+    from convergent.approval import (
+        is_operator,
+        policy_before,
+        signature_problem,
+        signatures_required,
+    )
+    from convergent.gitops import open_repo
 
     where = f"snapshot {snapshot.ref} was added by {snapshot.added_by} in " \
             f"{snapshot.anchor[:12]}"
-    if is_operator(config, snapshot.added_by):
-        if config["operators"].get("require_signed"):
-            problem = signature_problem(root, config, snapshot.anchor)
+    # An operator by the policy in force before the snapshot's commit.
+    policy, rev = policy_before(open_repo(root), snapshot.anchor, config)
+    if is_operator(policy, snapshot.added_by):
+        if signatures_required(policy):
+            problem = signature_problem(root, policy, rev, snapshot.anchor)
             if problem is not None:
                 return f"{where}, an operator, but {problem}"
         return None

@@ -46,10 +46,24 @@ class VerifyContext:
 
     @cached_property
     def repo(self) -> git.Repo | None:
+        from convergent.errors import RepoError
+        from convergent.gitops import open_repo
+
         try:
-            return git.Repo(self.root)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            return open_repo(self.root)
+        except RepoError:
             return None
+
+    @cached_property
+    def policy(self) -> tuple[Config, str | None]:
+        """The operator policy in force at ``base_rev`` (who is an operator, the allowed
+        signers) and the commit it is committed at: a record cannot make its own approver
+        an operator. Nothing committed yet: ``config`` (the working tree's signers)."""
+        from convergent.approval import policy_in_force
+
+        if self.repo is None or self.base_commit is None:
+            return self.config, None
+        return policy_in_force(self.repo, self.base_commit) or (self.config, None)
 
     @cached_property
     def base_commit(self) -> str | None:
@@ -178,7 +192,8 @@ def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
 
     evidence = record["evidence"]
     approved_by = normalize_whitespace(evidence["approved_by"])
-    if not is_operator(ctx.config, approved_by):
+    policy, policy_rev = ctx.policy
+    if not is_operator(policy, approved_by):
         return Verdict(False, "operator", f"approved_by {approved_by} is not a configured "
                        "operator ([operators] allowed)")
     digest = vouch_digest(record)
@@ -190,7 +205,8 @@ def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
         passed.append(f"commit {evidence['commit'][:12]} by operator {approved_by}")
     if "signature" in evidence:
         signature = evidence["signature"]
-        problem = (vouch_signature_problem(ctx.root, ctx.config, approved_by, digest, signature)
+        problem = (vouch_signature_problem(ctx.root, policy, policy_rev, approved_by, digest,
+                                           signature)
                    if isinstance(signature, str) else "evidence.signature must be a string")
         if problem is not None:
             return Verdict(False, "operator", problem)
@@ -203,7 +219,7 @@ def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
 def _commit_problem(sha: Any, approved_by: str, digest: str, ctx: VerifyContext) -> str | None:
     """Why the commit ``sha`` does not vouch for ``digest`` as ``approved_by`` (None: it
     does)."""
-    from convergent.approval import is_operator, person, signature_problem
+    from convergent.approval import is_operator, operator_commit_problems, person, policy_before
     from convergent.gitops import is_ancestor
     from convergent.vouch import TRAILER, commit_vouches
 
@@ -216,14 +232,14 @@ def _commit_problem(sha: Any, approved_by: str, digest: str, ctx: VerifyContext)
     except (git.BadName, ValueError):
         return f"commit {sha} does not exist in {ctx.root}"
     author = person(commit.author)
-    if not is_operator(ctx.config, author):
+    # An operator's by the policy in force before that commit (signed, when required).
+    if not is_operator(policy_before(ctx.repo, commit.hexsha, ctx.config)[0], author):
         return f"commit {sha} is by {author}, not a configured operator ([operators] allowed)"
     if author != approved_by:
         return f"approved_by {approved_by!r} is not the commit's author {author}"
-    if ctx.config["operators"].get("require_signed"):
-        problem = signature_problem(ctx.root, ctx.config, commit.hexsha)
-        if problem is not None:
-            return f"commit {sha}: {problem} ([operators] require_signed)"
+    problems = operator_commit_problems(ctx.root, commit.hexsha, ctx.config)
+    if problems:
+        return f"commit {sha}: {'; '.join(problems)} ([operators] require_signed)"
     if ctx.base_commit is None or not is_ancestor(ctx.repo, commit.hexsha, ctx.base_commit):
         return (f"commit {sha} is not in the history this record is committed on (vouch on "
                 "this branch, before the record)")

@@ -77,21 +77,22 @@ def email_of(person: str) -> str | None:
     return match.group(1) if match else None
 
 
-def allowed_signers(root: Path, config: Config) -> Path | None:
-    signers = config["operators"].get("allowed_signers", "")
-    return (root / signers).resolve() if signers else None
+def signature_problem(root: Path, config: Config, rev: str | None, approved_by: str,
+                      digest: str, signature: str) -> str | None:
+    """None when ``signature`` is ``approved_by``'s SSH signature over ``digest``, checked
+    against the allowed signers that ``config`` names as committed at ``rev``."""
+    from convergent.approval import allowed_signers_at
 
-
-def signature_problem(root: Path, config: Config, approved_by: str, digest: str,
-                      signature: str) -> str | None:
-    """None when ``signature`` is ``approved_by``'s SSH signature over ``digest``."""
-    signers = allowed_signers(root, config)
-    if signers is None or not signers.is_file():
-        return ("no [operators] allowed_signers file to check the signature against "
-                "(set it in .convergent.toml)")
     principal = email_of(approved_by)
     if principal is None:
         return f"approved_by {approved_by!r} has no <email> to find its key by"
+    with allowed_signers_at(root, config, rev) as (signers, missing):
+        if signers is None:
+            return str(missing)
+        return _ssh_verify(signers, principal, digest, signature)
+
+
+def _ssh_verify(signers: Path, principal: str, digest: str, signature: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="convergent-vouch-") as tmp:
         sig = Path(tmp) / "vouch.sig"
         sig.write_text(signature, "utf-8")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from convergent.approval import POLICY_TABLES
 from convergent.gaps import record_gap, record_lever
 from convergent.status import read_records
 
@@ -63,7 +64,8 @@ def write_eval(root: Path) -> str:
 
 
 def set_config(root: Path, table: str, key: str, value: str) -> None:
-    """Set ``[table] key = value`` (a TOML literal) in .convergent.toml and commit it."""
+    """Set ``[table] key = value`` (a TOML literal) in .convergent.toml and commit it (as
+    the operator when it is the operator policy: only an operator's commit changes it)."""
     path = root / ".convergent.toml"
     text = path.read_text("utf-8")
     pattern = re.compile(rf"(\[{table}\]\n(?:[^\[\n][^\n]*\n)*?){key} = [^\n]*\n")
@@ -73,7 +75,8 @@ def set_config(root: Path, table: str, key: str, value: str) -> None:
         text = text.replace(f"[{table}]\n", f"[{table}]\n{key} = {value}\n", 1)
     path.write_text(text, "utf-8")
     git(root, "add", ".convergent.toml")
-    git(root, "commit", "-q", "-m", f"config: [{table}] {key} = {value}")
+    who = as_operator() if table in POLICY_TABLES else []
+    git(root, *who, "commit", "-q", "-m", f"config: [{table}] {key} = {value}")
 
 
 def gap(root: Path, name: str = "strings", measured: float = 0.3) -> dict[str, Any]:

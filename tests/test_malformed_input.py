@@ -155,6 +155,18 @@ def test_the_nesting_bound_is_the_same_for_lines_and_python_values() -> None:
     assert line_error.value.field == value_error.value.field
 
 
+@pytest.mark.parametrize("meta", [
+    {"s": '\\"[{' * 50000},  # a long string full of brackets and escaped quotes
+    {"x": [[[1]], [[2]]] * 30000},  # many short nested arrays
+    {"deep": json.loads("[" * (MAX_NESTING - 2) + "]" * (MAX_NESTING - 2)), "s": '"' * 99},
+], ids=["brackets_in_a_string", "short_nested_arrays", "at_the_bound"])
+def test_honest_lines_full_of_brackets_decode(meta: dict[str, Any]) -> None:
+    """The nesting scan's look-alikes: valid lines, far over 64 brackets, within the bound."""
+    line = canonical_json({**note(1), "meta": meta}).encode()
+    assert line.count(b"[") + line.count(b"{") > MAX_NESTING
+    assert decode_line(line)["meta"] == meta
+
+
 @pytest.mark.parametrize("value", [[note(1)], "a record", 42, None, True])
 def test_emit_api_refuses_a_draft_that_is_not_an_object(records_repo: Path, value: Any
                                                         ) -> None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from convergent.config import Config, load_config
+from convergent.config import Config, committed_config
 from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths, open_repo, repo_lock
 from convergent.history import records_at
@@ -112,7 +112,7 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     if first is None or first.get("id") != approval.get("id"):
         return [f"approval {approval.get('id')} is not the committed approval of proposal "
                 f"{proposal['id']}"]
-    return [*(f"approval: {p}" for p in record_problems(root, config, approval, "HEAD")),
+    return [*(f"approval: {p}" for p in record_problems(root, approval, "HEAD")),
             *(f"levers-first: {p}" for p in proposal_problems(history, proposal))]
 
 
@@ -123,7 +123,7 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
     from convergent.approval import approval_records
 
     root = Path(root).resolve()
-    config = load_config(root)
+    config = committed_config(root)
     history = records_at(open_repo(root), "HEAD")
     done = cycles_of(history)
     proposals = {r["id"]: r for r in history if r.get("kind") == "proposal"}
@@ -176,7 +176,7 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
     from convergent.approval import ApprovalError, require_main_branch
 
     root = Path(root).resolve()
-    config = load_config(root)
+    config = committed_config(root)  # never the working tree's: anyone can edit that
     with repo_lock(root, "cycle.lock"):
         repo = open_repo(root)
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from convergent.gates.base import Gate, GateContext, Problem
 from convergent.gates.context import commit_context, staged_context
-from convergent.gitops import open_repo, rev_list
+from convergent.gitops import history_rewrites, open_repo, rev_list
 from convergent.progress import tracked
 
 # gate id -> "module:function"; resolved on use so a light entry point imports little.
@@ -61,14 +61,20 @@ def check_commits(root: Path, commits: list[str], names: Iterable[str] | None = 
 
 def check_range(root: Path, spec: str, names: Iterable[str] | None = None) -> list[Problem]:
     """``A..B`` (or any rev-list spec): every commit it selects, oldest first; with the
-    ``adapters`` gate, also every ``adapter/vN`` tag."""
+    ``adapters`` gate, also every ``adapter/vN`` tag; with ``append-only``, any replace ref
+    or grafts file (history as other git commands would show it is not what was committed).
+    """
     selected = list(names or GATES)
-    problems = check_commits(root, rev_list(open_repo(root), spec), selected)
+    repo = open_repo(root)
+    problems = check_commits(root, rev_list(repo, spec), selected)
+    if "append-only" in selected:
+        problems.extend(Problem(where, 0, "append-only", why)
+                        for where, why in history_rewrites(repo))
     if "adapters" in selected:
-        from convergent.config import load_config
+        from convergent.config import committed_config
         from convergent.gates.adapters import check_tags
 
-        problems.extend(check_tags(root, load_config(root)))
+        problems.extend(check_tags(root, committed_config(root)))
     return problems
 
 

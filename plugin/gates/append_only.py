@@ -3,7 +3,8 @@
 At an ordinary commit a segment's new content must start with its old content.
 At a merge it must start with the first parent's content, and every other
 parent's lines must appear in it in the same order (what ``merge=union`` gives).
-A new segment must sort after every segment that already existed.
+A new segment must sort after every segment that already existed. A segment is a
+regular file, never a symbolic link or a submodule.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def _check_new_segment_order(ctx: GateContext) -> Iterator[Problem]:
 def check_append_only(ctx: GateContext) -> Iterator[Problem]:
     label = f"parent {ctx.parents[0][:12]}" if ctx.parents else "HEAD"
     for change in ctx.segments:
+        if not change.regular:  # Git holds the link's target path; readers would follow it
+            yield Problem(change.path, 1, GATE, "the segment is a symbolic link (or a "
+                          "submodule), not a file: the gates would check its target's path "
+                          "while every reader follows it; segments are regular files")
         yield from _check_segment(change, label, _prefix_problem)
     for index, changes in enumerate(ctx.merge_segments, start=1):
         other = f"merged parent {ctx.parents[index][:12]}" if len(ctx.parents) > index else (

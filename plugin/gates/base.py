@@ -45,11 +45,13 @@ class NewLine:
 
 @dataclass(frozen=True)
 class FileChange:
-    """A repo file changed by the change under check (None: absent on that side)."""
+    """A repo file changed by the change under check (None: absent on that side);
+    ``regular``: the new side is a plain file (not a symbolic link, not a submodule)."""
 
     path: str
     old: bytes | None
     new: bytes | None
+    regular: bool = True
 
 
 @dataclass

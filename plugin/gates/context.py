@@ -12,6 +12,7 @@ from convergent.config import Config, parse_config, resolve_config
 from convergent.gates.base import FileChange, GateContext, NewLine
 from convergent.gitops import (
     EMPTY_TREE,
+    REGULAR_FILES,
     RawChange,
     diff_staged,
     diff_trees,
@@ -64,7 +65,8 @@ def _file_changes(repo: git.Repo, changes: list[RawChange]) -> tuple[list[FileCh
     for change in changes:
         if is_segment(change.path):
             segments.append(FileChange(change.path, read_blob(repo, change.old_sha),
-                                       read_blob(repo, change.new_sha)))
+                                       read_blob(repo, change.new_sha),
+                                       change.new_mode in REGULAR_FILES))
         elif change.path.startswith(_UNREAD_PREFIXES):
             files.append(FileChange(change.path, None if change.old_sha is None else b"",
                                     None if change.new_sha is None else b""))

@@ -8,8 +8,8 @@ a fast-forward must not change the weights either (:func:`convergent.adapters.
 rewind_problems`). An ``adapter/`` tag is checked as ``check`` checks it.
 
 A commit whose very tree and parents the pre-commit hook has just checked (:func:`mark_
-checked`) is not checked twice: only the gate that depends on the commit itself (its
-author and signature: ``adapters``) runs again. The marks live in the clone's
+checked`) is not checked twice: only the gates that depend on the commit itself (its
+author and signature: ``adapters``, ``approval``) run again. The marks live in the clone's
 ``.convergent/`` like the hooks themselves; CI's ``check --rev-range`` trusts neither.
 """
 
@@ -21,17 +21,18 @@ from pathlib import Path
 
 from convergent.adapters import main_ref, rewind_problems, tag_problems_of
 from convergent.approval import main_branch
-from convergent.config import Config, load_config, resolve_config
+from convergent.config import Config, committed_config, resolve_config
 from convergent.errors import RepoError
 from convergent.gates import check_commits
 from convergent.gates.base import Problem
-from convergent.gitops import is_ancestor, open_repo
+from convergent.gitops import REPLACE_REFS, is_ancestor, open_repo
 from convergent.layout import ACTIVE_FILE, local_dir
 
 ZERO = "0" * 40
 TAG_REFS = "refs/tags/adapter/"
-# Gates whose verdict depends on the commit object, not only on its tree and parents.
-COMMIT_GATES = ("adapters",)
+# Gates whose verdict depends on the commit object, not only on its tree and parents (its
+# author and signature: who moves ACTIVE, who changes the operator policy).
+COMMIT_GATES = ("adapters", "approval")
 
 
 def _mark(root: Path, tree: str, parents: Sequence[str]) -> Path:
@@ -65,9 +66,11 @@ def _check_new_commits(root: Path, commits: list[str]) -> list[Problem]:
 
 
 def _config(root: Path) -> Config:
+    """The committed config (the working tree's is anyone's to edit: a main_branch changed
+    there would take the real main branch out of these checks)."""
     try:
-        return load_config(root)
-    except RepoError:  # the working tree lacks it (mid-checkout): the defaults
+        return committed_config(root)
+    except RepoError:  # no commit yet: the defaults
         return resolve_config({})
 
 
@@ -80,6 +83,11 @@ def ref_update_problems(root: Path, updates: Sequence[tuple[str, str, str]]) -> 
     for _, new, ref in updates:
         if new == ZERO:
             continue  # a deletion brings no commit
+        if ref.startswith(REPLACE_REFS):
+            problems.append(Problem(ref, 0, "append-only", "a replace ref rewrites history "
+                                    "for every git command that honors it (a commit, an "
+                                    "author, parents): records repos take none"))
+            continue
         if ref == main:
             # The old value git passes may be zero even for an existing ref: read it.
             current = repo.git.rev_parse("--verify", "-q", ref, with_exceptions=False).strip()

@@ -56,6 +56,13 @@ CASES: dict[str, tuple[bytes, str, str]] = {
     "not_utf8": (draft('"task":"caf\u00e9"').replace("é".encode(), b"\xe9"), "",
                  "not UTF-8"),
     "not_json": (b'{"kind": "gap", ', "", "not JSON"),
+    # Lines for the nesting scan (over 64 brackets) that a scan restarting at each quote
+    # would take hours on (quadratic): an unterminated string of 200,000 escaped quotes,
+    # and one of escaped quotes and brackets.
+    "nesting_scan_escaped_quotes": (b'{"task":"' + b'\\"' * 200000 + b"[" * 65, "",
+                                    "not JSON"),
+    "nesting_scan_brackets_in_string": (b'{"meta":{"s":"' + b'\\"[{' * 100000, "",
+                                        "not JSON"),
 }
 
 
