@@ -365,6 +365,21 @@ def registered_benchmarks() -> dict[str, Benchmark]:
     return found
 
 
+def configured_benchmarks(root: Path, config: Mapping[str, Any]) -> list[Benchmark]:
+    """What a records repo is decontaminated against: every registered benchmark (the
+    ones ``[decontamination] benchmarks`` names must be among them) and the frozen
+    hold-out. RepoError when a named benchmark is not registered (fail closed)."""
+    found = registered_benchmarks()
+    wanted = config.get("decontamination", {}).get("benchmarks", [])
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise RepoError(f"[decontamination] benchmarks names {', '.join(missing)}, "
+                        "which no installed plugin registers")
+    if HOLDOUT not in found:
+        found[HOLDOUT] = holdout_benchmark(root, config)
+    return list(found.values())
+
+
 def experience_fields(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The text an experience could leak a benchmark through: claim, task, response, tests."""
     evidence = record.get("evidence")

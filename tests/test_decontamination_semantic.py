@@ -202,17 +202,11 @@ def test_every_code_leak_solves_its_item_and_no_clean_item_solves_any(
 
 
 def ngram_hits(records: list[dict[str, Any]]) -> list[Hit]:
-    from convergent.gates.base import GateContext, NewLine
-    from convergent.gates.decontamination import check_decontamination
+    """The n-gram stage alone, as the one decontamination API runs it."""
+    from convergent.contamination import ngram_findings, ngram_index
 
-    lines = [NewLine("corpus", n + 1, b"", r) for n, r in enumerate(records)]
-    named = re.compile(r"benchmark '([^']+)' item '([^']+)'")
-    out = []
-    for problem in check_decontamination(GateContext(Path("."), default_config(), lines)):
-        m = named.search(problem.message)
-        assert m, problem.message
-        out.append(Hit(problem.line - 1, m.group(1), m.group(2)))
-    return out
+    index = ngram_index(Path("."), default_config())
+    return [Hit(f.record, f.benchmark, f.item_id) for f in ngram_findings(index, records)]
 
 
 def test_the_ngram_stage_misses_paraphrases() -> None:
@@ -548,7 +542,8 @@ def test_item_embeddings_are_cached_by_content(tmp_path: Path) -> None:
 def test_the_screener_of_a_records_repo(records_repo: Path) -> None:
     """Its config's benchmarks and hold-out, and its own git-ignored run cache."""
     from convergent.config import load_config
-    from convergent.decontamination_semantic import functional_cache_dir, screener
+    from convergent.contamination import screen_for as screener
+    from convergent.decontamination_semantic import functional_cache_dir
 
     config = load_config(records_repo)
     config["decontamination"].update(embeddings="off", embeddings_build="off")
