@@ -13,9 +13,10 @@ dataset build (for experiences and external data alike). Three stages, cheapest 
 
 Stages 2 and 3 sit behind a BM25 prefilter: a record that resembles no item costs a
 tokenization and a few dictionary lookups, and never loads the embedding model or runs
-the sandbox. A record gets one finding per item it leaks, from the first stage that
-names that item. The thresholds are ``[decontamination]`` keys of the repo config (see
-:class:`convergent.decontamination_semantic.Settings`; defaults in
+the sandbox. A record the n-gram stage refuses is not screened further; any other gets
+a finding per item its text or its code leaks. The thresholds are ``[decontamination]``
+keys of the repo config (see :class:`convergent.decontamination_semantic.Settings`;
+defaults in
 :data:`convergent.config.DEFAULT_CONFIG`). A check that cannot run raises
 :class:`RepoError` (fail closed): callers refuse, they never pass an unchecked record.
 """
@@ -23,6 +24,7 @@ names that item. The thresholds are ``[decontamination]`` keys of the repo confi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -69,9 +71,12 @@ def contaminated(root: Path, config: Config, records: Sequence[Mapping[str, Any]
         return []
     benchmarks = configured_benchmarks(root, config)
     found = ngram_findings(ngram_index(root, config, benchmarks), records)
-    named = {(f.record, f.benchmark, f.item_id) for f in found}
-    semantic = screen_for(root, config, benchmarks, build=build).screen(records)
-    found += [f for f in semantic if (f.record, f.benchmark, f.item_id) not in named]
+    # A record the n-gram stage refuses is refused: the costlier stages screen the rest.
+    refused = {f.record for f in found}
+    rest = [n for n in range(len(records)) if n not in refused]
+    screen = screen_for(root, config, benchmarks, build=build)
+    for finding in screen.screen([records[n] for n in rest]):
+        found.append(replace(finding, record=rest[finding.record]))
     return sorted(found, key=lambda f: f.record)  # stable: stages stay in order
 
 

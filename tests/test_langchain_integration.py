@@ -101,7 +101,7 @@ def test_citations_give_grounding_evidence(records_repo: Path) -> None:
 
 def test_batched_runs_each_emit_one_experience(records_repo: Path) -> None:
     handler = ConvergentCallbackHandler(records_repo)
-    tasks = [{"task": TASK}, {"task": TASK + " Name it add."}]
+    tasks = [{"task": TASK}, {"task": TASK + " Name it times."}]
     coder(GOOD).batch(tasks, config={"callbacks": [handler], "metadata": EVIDENCE})
     records = logged(records_repo)
     assert sorted(r["task"] for r in records) == sorted(t["task"] for t in tasks)
