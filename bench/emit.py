@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve()
 def _draft(worker: int, i: int) -> dict[str, object]:
     return {
         # Not add(a, b): a + b is HumanEval/53, which the screening refuses.
-        "kind": "experience", "claim": f"w{worker} item {i} returns a times b, plus one",
+        "kind": "experience", "claim": f"w{worker} record {i} returns a times b, plus one",
         "task": f"Write times_{i}(a, b).",
         "response": f"def times_{i}(a, b):\n    return a * b + 1\n",
         "evidence": {"type": "execution", "language": "python",
