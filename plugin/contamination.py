@@ -23,6 +23,7 @@ defaults in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from itertools import accumulate
@@ -162,17 +163,25 @@ def screen_for(root: Path, config: Config, benchmarks: Sequence[Benchmark] | Non
     Built once per process per (content, settings); the index is shared."""
     from convergent.sandbox import SandboxLimits
 
+    benchmarks = configured_benchmarks(root, config) if benchmarks is None else benchmarks
+    identities = tuple(_identity(b, DEFAULT_N) for b in benchmarks)
+    # The config's own keys, read (and checked) once per distinct config.
+    quick = (str(root), build, workers, identities,
+             json.dumps([config.get("decontamination"), config.get("sandbox")],
+                        sort_keys=True, default=str))
+    screen = _SCREENS.get(quick)
+    if screen is not None:
+        return screen
     settings = Settings.from_config(config, build=build)
     limits = SandboxLimits.from_config(config)
-    benchmarks = configured_benchmarks(root, config) if benchmarks is None else benchmarks
     directory = functional_cache_dir(root)
-    key = (tuple(_identity(b, DEFAULT_N) for b in benchmarks), settings, limits,
-           str(directory), workers)
+    key = (identities, settings, limits, str(directory), workers)
     screen = _SCREENS.get(key)
     if screen is None:
         items = configured_items(root, config, benchmarks)
-        if len(_SCREENS) >= 8:
-            _SCREENS.clear()
-        screen = _SCREENS[key] = Screen.create(
-            semantic_index(items), settings, FunctionalCheck(directory, limits), workers)
+        screen = Screen.create(semantic_index(items), settings,
+                               FunctionalCheck(directory, limits), workers)
+    if len(_SCREENS) >= 16:
+        _SCREENS.clear()
+    _SCREENS[key] = _SCREENS[quick] = screen
     return screen

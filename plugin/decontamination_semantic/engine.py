@@ -263,11 +263,18 @@ class Screen:
         """The lexical shortlist of one record: cheap, and empty for most records.
 
         The ``shortlist`` items of best BM25 F (see :meth:`.lexical.BM25.matches`) at or
-        over ``floor``, and every item whose entry point the response defines by name.
+        over ``floor`` that share a word (not only numbers) with the record, and every
+        item whose entry point the response defines by name.
         """
         claim, task, response, tests = record_fields(record)
-        matches = self.index.bm25.matches(tokens("\n".join((claim, task, response, tests))),
-                                          self.settings.floor)
+        query = tokens("\n".join((claim, task, response, tests)))
+        matches = self.index.bm25.matches(query, self.settings.floor)
+        if matches:
+            # Numbers alone name no item ("123" in a record and in an item's tests): a
+            # match must share a word. (On the corpus this drops no leak's item.)
+            postings = self.index.bm25.postings
+            words = [postings[t] for t in set(query) if t in postings and not t.isdigit()]
+            matches = [(f, i) for f, i in matches if any(i in docs for docs in words)]
         chosen = dict.fromkeys(i for _, i in matches[:self.settings.shortlist])
         for name in _DEF_NAME.findall(response):
             chosen.update(dict.fromkeys(self.index.by_name.get(name, ())))
