@@ -13,10 +13,12 @@ dataset build (for experiences and external data alike). Three stages, cheapest 
 
 Stages 2 and 3 sit behind a BM25 prefilter: a record that resembles no item costs a
 tokenization and a few dictionary lookups, and never loads the embedding model or runs
-the sandbox. A record the n-gram stage refuses is not screened further; any other gets
-a finding per item its text or its code leaks. The thresholds are ``[decontamination]``
-keys of the repo config (see :class:`convergent.decontamination_semantic.Settings`;
-defaults in
+the sandbox. A record gets one finding per item it leaks, the n-gram stage's first. The
+items the n-gram stage names are run functionally too: a response that fails an item's
+own tests is a different problem on the same topic, and its shared phrases (a clean
+"rolling min" beside HumanEval's rolling max) are not held against it. The thresholds
+are ``[decontamination]`` keys of the repo config (see
+:class:`convergent.decontamination_semantic.Settings`; defaults in
 :data:`convergent.config.DEFAULT_CONFIG`). A check that cannot run raises
 :class:`RepoError` (fail closed): callers refuse, they never pass an unchecked record.
 """
@@ -25,7 +27,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ from convergent.decontamination import (
     configured_benchmarks,
     experience_fields,
 )
-from convergent.decontamination_semantic import Finding, Screen, Settings, functional_cache_dir
+from convergent.decontamination_semantic import (
+    FUNCTIONAL,
+    Finding,
+    Screen,
+    Settings,
+    functional_cache_dir,
+)
 from convergent.decontamination_semantic.engine import semantic_index
 from convergent.decontamination_semantic.functional import FunctionalCheck
 from convergent.decontamination_semantic.items import configured_items
@@ -71,14 +78,21 @@ def contaminated(root: Path, config: Config, records: Sequence[Mapping[str, Any]
     if not records:
         return []
     benchmarks = configured_benchmarks(root, config)
-    found = ngram_findings(ngram_index(root, config, benchmarks), records)
-    # A record the n-gram stage refuses is refused: the costlier stages screen the rest.
-    refused = {f.record for f in found}
-    rest = [n for n in range(len(records)) if n not in refused]
+    ngram = ngram_findings(ngram_index(root, config, benchmarks), records)
+    named: dict[int, list[tuple[str, str]]] = {}
+    for f in ngram:
+        named.setdefault(f.record, []).append((f.benchmark, f.item_id))
     screen = screen_for(root, config, benchmarks, build=build)
-    for finding in screen.screen([records[n] for n in rest]):
-        found.append(replace(finding, record=rest[finding.record]))
-    return sorted(found, key=lambda f: f.record)  # stable: stages stay in order
+    # The items the n-gram stage named are shortlisted for the functional stage too.
+    semantic, settled = screen.screen_settled(records, named)
+    solved = {(f.record, f.benchmark, f.item_id) for f in semantic if f.stage == FUNCTIONAL}
+    # A response run against an item's tests that fails them is a different problem on
+    # the same topic, whatever phrases it shares with the item (as for the text stage).
+    found = [f for f in ngram if (f.benchmark, f.item_id) not in settled.get(f.record, ())
+             or (f.record, f.benchmark, f.item_id) in solved]
+    kept = {(f.record, f.benchmark, f.item_id) for f in found}
+    found += [f for f in semantic if (f.record, f.benchmark, f.item_id) not in kept]
+    return sorted(found, key=lambda f: f.record)  # stable: the n-gram stage's first
 
 
 def external_record(prompt: str, completion: str) -> dict[str, Any]:
