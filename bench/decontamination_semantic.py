@@ -192,7 +192,7 @@ def cold(index_items: Callable[[], list[Any]]) -> SemanticIndex:
           f"{built * 1e3:.0f} ms")
     if embedding.available():
         began = time.perf_counter()
-        embedding.embed(["warm up"])
+        embedding.embed([f"warm up {time.time_ns()}"])  # a text no cache has: the model
         model = time.perf_counter() - began
         began = time.perf_counter()
         index.embeddings()
@@ -239,20 +239,11 @@ def hits_of(findings: Sequence[Finding], stage: str) -> list[Hit]:
 
 
 def ngram_hits(records: Sequence[dict[str, Any]]) -> list[Hit]:
-    import re
+    """The n-gram stage alone, as the one decontamination API runs it."""
+    from convergent.contamination import ngram_findings, ngram_index
 
-    from convergent.gates.base import GateContext, NewLine
-    from convergent.gates.decontamination import check_decontamination
-
-    lines = [NewLine("corpus", n + 1, b"", r) for n, r in enumerate(records)]
-    ctx = GateContext(root=ROOT, config=default_config(), new_lines=lines)
-    named = re.compile(r"benchmark '([^']+)' item '([^']+)'")
-    out = []
-    for problem in check_decontamination(ctx):
-        m = named.search(problem.message)
-        if m:
-            out.append(Hit(problem.line - 1, m.group(1), m.group(2)))
-    return out
+    index = ngram_index(ROOT, default_config())
+    return [Hit(f.record, f.benchmark, f.item_id) for f in ngram_findings(index, records)]
 
 
 def show(label: str, leak_hit: Sequence[bool], clean_flags: Sequence[bool]) -> None:
