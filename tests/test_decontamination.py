@@ -311,6 +311,16 @@ def test_unregistered_configured_benchmark_fails_closed(builtin_benchmarks: None
     assert "mbpp" in problem
 
 
+def test_a_bad_threshold_fails_closed_naming_the_key(builtin_benchmarks: None,
+                                                     holdout: Path) -> None:
+    config = default_config()
+    config["decontamination"]["lexical_threshold"] = "high"
+    [problem] = gate(CLEAN, config=config)
+    assert problem.startswith(".convergent.toml:0: decontamination: cannot check against "
+                              "the benchmarks: ")
+    assert "[decontamination] lexical_threshold = 'high': not a number" in problem
+
+
 class ToyBenchmarkPlugin:
     @hookimpl
     def register_benchmarks(self, register: dc.BenchmarkRegister) -> None:

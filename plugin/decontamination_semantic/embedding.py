@@ -72,7 +72,7 @@ def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
 
 
 def text_path(text: str, directory: Path | None = None) -> Path:
-    """The on-disk cache file of one text's embedding."""
+    """The on-disk cache file of one text's embedding (default: in the user cache)."""
     digest = hashlib.sha256(MODEL.encode() + b"\0" + text.encode("utf-8", "surrogatepass"))
     name = digest.hexdigest()
     return (directory or user_cache_dir() / "embeddings") / "texts" / name[:2] / f"{name}.npy"
@@ -118,7 +118,7 @@ def embed_cached(texts: Sequence[str], directory: Path | None = None) -> np.ndar
         cached = np.load(path, allow_pickle=False)
         if cached.shape[0] == len(texts):
             return cached
-    vectors = embed(texts, directory)
+    vectors = embed(texts)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
