@@ -15,6 +15,8 @@ Speed, with a baseline in the same process:
 - the cost per record that *hits* the shortlist: the corpus leaks, with the functional
   cache cold and warm, and a sweep of every item per record.
 
+``--wired`` prints recall and false positives per stage through the one decontamination
+API (``contaminated``), with the gate's and the dataset build's settings.
 ``--quality`` also prints, for the corpus under ``tests/corpus/contamination``, the
 recall per stage and variant kind, the false positives on the clean set, and the recall /
 false-positive curve of each text threshold (how the defaults were chosen).
@@ -119,6 +121,25 @@ def append_path_us(records: Sequence[dict[str, Any]]) -> float:
             return per_record_us(lambda: [rec.emit(r) for r in records], len(records))
 
 
+def wired_us(records: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """What emit's screening (:func:`convergent.screening.screen_batch`, the one
+    decontamination API and the secrets rule) costs a record, one per call and in one
+    batch, in a fresh records repo with the embedding model off."""
+    from convergent.config import load_config
+    from convergent.repo import init_repo
+    from convergent.screening import screen_batch
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = init_repo(Path(tmp) / "records", install_hooks=False)
+        config = load_config(root)
+        config["decontamination"]["embeddings"] = "off"
+        screen_batch(root, config, records[:1])  # imports, index and detect-secrets setup
+        one = per_record_us(lambda: [screen_batch(root, config, [r]) for r in records],
+                            len(records))
+        batch = per_record_us(lambda: screen_batch(root, config, records), len(records))
+    return one, batch
+
+
 def speed(args: argparse.Namespace, index: SemanticIndex, cache: Path) -> None:
     settings = replace(DEFAULTS, embeddings="off")
     mix = stdlib_records(3000)
@@ -136,6 +157,10 @@ def speed(args: argparse.Namespace, index: SemanticIndex, cache: Path) -> None:
     for label, us in (("one record per call", one_us), ("one batch", batch_us)):
         print(f"  semantic screen, {label:20s}                {us:8.1f} us  ratio "
               f"append/(append+screen) {append_us / (append_us + us):.2f} (goal >= 0.5)")
+    wired_one, wired_batch = wired_us(quiet[:2000])
+    for label, us in (("one record per call", wired_one), ("one batch", wired_batch)):
+        print(f"  emit's screening (screen_batch: n-gram + text + functional + secrets), "
+              f"{label}: {us:8.1f} us  ratio {append_us / (append_us + us):.2f}")
     print(f"  load: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures scale with it)")
 
     big = [mix[i % len(mix)] for i in range(args.records)]
@@ -167,7 +192,7 @@ def cold(index_items: Callable[[], list[Any]]) -> SemanticIndex:
           f"{built * 1e3:.0f} ms")
     if embedding.available():
         began = time.perf_counter()
-        embedding.embed(["warm up"])
+        embedding.embed([f"warm up {time.time_ns()}"])  # a text no cache has: the model
         model = time.perf_counter() - began
         began = time.perf_counter()
         index.embeddings()
@@ -214,20 +239,11 @@ def hits_of(findings: Sequence[Finding], stage: str) -> list[Hit]:
 
 
 def ngram_hits(records: Sequence[dict[str, Any]]) -> list[Hit]:
-    import re
+    """The n-gram stage alone, as the one decontamination API runs it."""
+    from convergent.contamination import ngram_findings, ngram_index
 
-    from convergent.gates.base import GateContext, NewLine
-    from convergent.gates.decontamination import check_decontamination
-
-    lines = [NewLine("corpus", n + 1, b"", r) for n, r in enumerate(records)]
-    ctx = GateContext(root=ROOT, config=default_config(), new_lines=lines)
-    named = re.compile(r"benchmark '([^']+)' item '([^']+)'")
-    out = []
-    for problem in check_decontamination(ctx):
-        m = named.search(problem.message)
-        if m:
-            out.append(Hit(problem.line - 1, m.group(1), m.group(2)))
-    return out
+    index = ngram_index(ROOT, default_config())
+    return [Hit(f.record, f.benchmark, f.item_id) for f in ngram_findings(index, records)]
 
 
 def show(label: str, leak_hit: Sequence[bool], clean_flags: Sequence[bool]) -> None:
@@ -354,6 +370,46 @@ def best_scores(findings: Sequence[Finding], count: int,
     return best
 
 
+def wired_quality(root: Path) -> None:
+    """Per stage, through the one API (:func:`convergent.contamination.contaminated`), with
+    the gate's settings and the dataset build's, with and without the embedding model: a
+    leak counts at the first stage that names its item (the n-gram stage refuses a record
+    before the others run); false positives: clean items refused by any stage."""
+    from convergent.contamination import NGRAM, contaminated
+
+    entries, cleans = leaks(), clean()
+    models = ("off", "auto") if embedding.available() else ("off",)
+    for build in (False, True):
+        for model in models:
+            config = default_config()
+            config["decontamination"].update(embeddings=model, embeddings_build=model)
+            began = time.perf_counter()
+            found = contaminated(root, config, [as_record(e) for e in entries], build=build)
+            bad = contaminated(root, config, [as_record(e) for e in cleans], build=build)
+            took = time.perf_counter() - began
+            label = f"{'build' if build else 'gate/emit'} settings, embeddings {model}"
+            print(f"wired API, {label} ({took:.0f} s):")
+            total_hit = [False] * len(entries)
+            for stage in (NGRAM, TEXT, FUNCTIONAL):
+                hits = [Hit(f.record, f.benchmark, f.item_id) for f in found
+                        if f.stage == stage]
+                hit = caught(entries, hits)
+                total_hit = [a or b for a, b in zip(total_hit, hit, strict=True)]
+                fp = sum(flagged(len(cleans), [Hit(f.record, f.benchmark, f.item_id)
+                                               for f in bad if f.stage == stage]))
+                kinds = recall_by_kind(entries, hit)
+                print(f"  {stage:10s} recall {sum(hit):3d}/{len(entries)} "
+                      + " ".join(f"{k} {a}/{b}" for k, (a, b) in kinds.items())
+                      + f" | clean FP {fp}/{len(cleans)}")
+            fp_any = len({f.record for f in bad})
+            tp = sum(total_hit)
+            precision = tp / max(1, tp + fp_any)
+            recall = tp / len(entries)
+            f1 = 2 * precision * recall / max(1e-9, precision + recall)
+            print(f"  all stages recall {tp}/{len(entries)}, clean FP {fp_any}/{len(cleans)}, "
+                  f"F1 {f1:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10000,
@@ -361,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quality", action="store_true",
                         help="also print recall / false positives on the corpus")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed figures")
+    parser.add_argument("--wired", action="store_true",
+                        help="also print recall / false positives per stage through the "
+                             "wired API (gate and dataset-build settings)")
     parser.add_argument("--floor", type=float, help="override the shortlist floor")
     parser.add_argument("--cache", type=Path, help="keep caches here (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -380,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             hitting(index, cache)
         if args.quality:
             quality(index, cache)
+        if args.wired:
+            plain = cache / "plain"  # no records repo: functional runs in the user cache
+            plain.mkdir(exist_ok=True)
+            wired_quality(plain)
     return 0
 
 

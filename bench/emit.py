@@ -28,11 +28,13 @@ HERE = Path(__file__).resolve()
 
 def _draft(worker: int, i: int) -> dict[str, object]:
     return {
-        "kind": "experience", "claim": f"w{worker} item {i} adds numbers",
-        "task": f"Write add_{i}(a, b).", "response": f"def add_{i}(a, b):\n    return a + b\n",
+        # Not add(a, b): a + b is HumanEval/53, which the screening refuses.
+        "kind": "experience", "claim": f"w{worker} record {i} returns a times b, plus one",
+        "task": f"Write times_{i}(a, b).",
+        "response": f"def times_{i}(a, b):\n    return a * b + 1\n",
         "evidence": {"type": "execution", "language": "python",
                      "tests": "def check(f):\n    assert f(1, 2) == 3\n",
-                     "entry_point": f"add_{i}"},
+                     "entry_point": f"times_{i}"},
         "confidence": 0.9, "source": {"emitter": "bench", "model": "none", "origin": "self"},
     }
 

@@ -10,17 +10,19 @@ other a 10,000-record log, written as segments (finalize + encode, sealed at the
 cap) over a few commits; generating them is not timed.
 
 The verification cache is warmed first by verifying the added records once (each distinct
-program runs once in the sandbox) and copying that cache into both repos, so every timed
-check is a warm-cache check. Then ``convergent check --rev-range HEAD~1..HEAD`` is timed in
-each repo, in-process (``convergent.hooks.runner.run_check``) and as a CLI subprocess, with
-a per-gate breakdown; the target is under 10 s with a warm cache, and the small log shows
-the time does not grow with the log. Last, decontamination throughput (ours vs the naive
-set-of-n-grams baseline) runs through ``bench/gates_decontamination.py``.
+program runs once in the sandbox) and copying that cache into both repos, and so are the
+decontamination caches (the added records are screened once, as emit screens them), so
+every timed check is a warm-cache check. Then ``convergent check --rev-range HEAD~1..HEAD``
+is timed in each repo, in-process (``convergent.hooks.runner.run_check``) and as a CLI
+subprocess, with a per-gate breakdown; the target is under 10 s with a warm cache, and the
+small log shows the time does not grow with the log. Last, decontamination throughput (ours
+vs the naive set-of-n-grams baseline) runs through ``bench/gates_decontamination.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import load_config
+from convergent.contamination import contaminated, screen_for
 from convergent.gates import GATES, gate_function
 from convergent.gates.context import commit_context
 from convergent.gitops import commit_log, open_repo
@@ -68,11 +71,12 @@ def _program(k: int) -> tuple[str, str, str]:
         tests = (f"def check(fn):\n    assert fn([{c}, {c + 1}, {c + 5}]) == 2\n"
                  "    assert fn([]) == 0\n")
     elif family == 2:
-        name = f"rotate_left_{c}"
-        response = (f"def {name}(items):\n    if not items:\n        return []\n"
-                    f"    k = {c} % len(items)\n    return items[k:] + items[:k]\n")
-        tests = (f"def check(fn):\n    xs = list(range({c + 3}))\n"
-                 f"    assert fn(xs) == xs[{c} % len(xs):] + xs[:{c} % len(xs)]\n"
+        # Not rotate_left: that is hold-out task convergent/holdout/9, and this commit is
+        # to be unrelated to any benchmark (records that do resemble one are measured by
+        # bench/decontamination_semantic.py).
+        name = f"clamp_to_{c}"
+        response = f"def {name}(values):\n    return [min(v, {c}) for v in values]\n"
+        tests = (f"def check(fn):\n    assert fn([{c - 1}, {c + 4}]) == [{c - 1}, {c}]\n"
                  "    assert fn([]) == []\n")
     else:
         name = f"pad_label_{c}"
@@ -126,6 +130,15 @@ def verified_added(count: int, programs: int, scratch: Path) -> tuple[list[bytes
     if failed:
         raise SystemExit(f"added record {failed[0]} did not verify: {verdicts[failed[0]]}")
     lines = [encode(finalize(d, v, TS)) for d, v in zip(drafts, verdicts, strict=True)]
+    # Screened as emit screens them, which warms the decontamination caches (functional
+    # runs in the repo's local dir, embeddings in the user cache) as emit would have.
+    screen = screen_for(root, load_config(root))
+    before = screen.shortlisted
+    findings = contaminated(root, load_config(root), [json.loads(line) for line in lines])
+    if findings:
+        raise SystemExit(f"added record {findings[0].record} is refused: {findings[0].message}")
+    print(f"  emit-time screening: {screen.shortlisted - before} of {count} added records "
+          "got past the decontamination prefilter (and were checked further, not refused)")
     return lines, seconds, vctx.sandbox.runs
 
 
@@ -168,6 +181,9 @@ def make_repo(path: Path, base_records: int, added: list[bytes], cache: Path) ->
     if commit_log(root, f"bench: {len(added)} verified experiences") is None:
         raise SystemExit("the added commit is empty")
     shutil.copytree(cache, root / LOCAL_DIR / "verify-cache", dirs_exist_ok=True)
+    runs = cache.parent / "decontamination-runs"
+    if runs.is_dir():
+        shutil.copytree(runs, root / LOCAL_DIR / "decontamination-runs", dirs_exist_ok=True)
     return root
 
 

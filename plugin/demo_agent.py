@@ -95,9 +95,10 @@ SOLVED: list[tuple[str, str, str, str]] = [
     ("reverse_words", "Write reverse_words(s): the words of s in reverse order.",
      "def reverse_words(s):\n    return ' '.join(reversed(s.split()))\n",
      "def check(f):\n    assert f('a b c') == 'c b a'\n"),
-    ("is_palindrome", "Write is_palindrome(s), ignoring case and spaces.",
-     "def is_palindrome(s):\n    t = s.replace(' ', '').lower()\n    return t == t[::-1]\n",
-     "def check(f):\n    assert f('Never odd or even')\n    assert not f('abc')\n"),
+    # Not is_palindrome: that is HumanEval/48, which the decontamination gate refuses.
+    ("is_anagram", "Write is_anagram(a, b): the letters of a, rearranged, spell b.",
+     "def is_anagram(a, b):\n    return sorted(a) == sorted(b)\n",
+     "def check(f):\n    assert f('listen', 'silent')\n    assert not f('abc', 'abd')\n"),
     ("title_case", "Write title_case(s): every word capitalized.",
      "def title_case(s):\n    return ' '.join(w[:1].upper() + w[1:] for w in s.split())\n",
      "def check(f):\n    assert f('the art of code') == 'The Art Of Code'\n"),

@@ -8,6 +8,7 @@ changed hold-out stops every cycle until an operator re-freezes it in a reviewed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -28,10 +29,16 @@ class HoldoutChangedError(ConvergentError):
 
 
 def default_holdout_path() -> Path:
-    path = Path(str(resources.files("convergent.data") / "holdout.jsonl"))
+    path = _shipped_holdout()
     if not path.is_file():
         raise RepoError(f"{path}: the default hold-out is missing from the installation")
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_holdout() -> Path:
+    """Where the installation keeps the default hold-out (found once a process)."""
+    return Path(str(resources.files("convergent.data") / "holdout.jsonl"))
 
 
 def read_tasks(path: Path) -> list[Task]:

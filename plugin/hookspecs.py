@@ -7,9 +7,12 @@ Collecting hooks receive a ``register`` callback; ``firstresult`` hooks answer
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluggy import HookimplMarker, HookspecMarker
+
+if TYPE_CHECKING:
+    from convergent.decontamination import BenchmarkRegister
 
 hookspec = HookspecMarker("convergent")
 hookimpl = HookimplMarker("convergent")
@@ -47,11 +50,15 @@ def register_verifiers(register: Callable[[str, Callable[..., Any]], None]) -> N
 
 
 @hookspec
-def register_benchmarks(register: Callable[[str, Callable[[], Any]], None]) -> None:
-    """Register decontamination benchmarks: ``register(name, load)``.
+def register_benchmarks(register: BenchmarkRegister) -> None:
+    """Register decontamination benchmarks: ``register(name, load, source=None)``.
 
     ``load()`` yields ``(item_id, text)`` pairs; their 13-gram fingerprints are built
-    once and cached outside the records repo.
+    once and cached outside the records repo. ``source``, a file whose bytes change when
+    the benchmark does, keys that cache (without it the items are hashed on each load).
+    Every stage of :func:`convergent.contamination.contaminated` checks them: n-gram and
+    text; the built-in ``humaneval`` and the hold-out, whose items carry tests, are also
+    checked functionally.
     """
 
 

@@ -47,8 +47,9 @@ def _dataset_section(dataset: DatasetReport, manifest: dict[str, Any]) -> list[s
             f"- external (non-self) data: `{manifest['external']}`",
             f"- frozen hold-out sha256: `{holdout}`", "",
             "### Decontamination", "",
-            f"- verified experiences excluded by the decontamination gate (a shared n-gram "
-            f"with a registered benchmark or the hold-out): {len(dataset.excluded)}",
+            f"- verified experiences excluded by the decontamination gate (a shared n-gram, "
+            f"a paraphrased task, or a solution of an item of a registered benchmark or the "
+            f"hold-out): {len(dataset.excluded)}",
             *(f"  - `{rid}`" for rid in dataset.excluded), ""]
 
 

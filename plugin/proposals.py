@@ -26,7 +26,7 @@ from typing import Any
 import git
 
 from convergent.config import Config, load_config
-from convergent.errors import ConvergentError
+from convergent.errors import ConvergentError, RepoError
 from convergent.gitops import open_repo
 from convergent.layout import RECORDS_DIR
 from convergent.levers import LEVER_ORDER, plan_proposal
@@ -115,19 +115,15 @@ def dataset_report(root: Path, config: Config, records: list[dict[str, Any]]
 
 
 def contaminated_ids(root: Path, config: Config, records: list[dict[str, Any]]) -> set[str]:
-    """Ids of records the ``decontamination`` gate flags (the very same gate function)."""
-    if not records:
-        return set()
-    from convergent.gates.base import GateContext, NewLine
-    from convergent.gates.decontamination import check_decontamination
+    """Ids of records the one decontamination API flags (the rule the gate applies, with
+    the dataset build's settings: what the cycle would drop)."""
+    from convergent.contamination import contaminated
 
-    lines = [NewLine(RECORDS_DIR, i, b"", r) for i, r in enumerate(records, 1)]
-    problems = list(check_decontamination(GateContext(root=root, config=config,
-                                                      new_lines=lines)))
-    unchecked = [p for p in problems if p.line == 0]
-    if unchecked:  # fail closed, as the gate does: a dataset we cannot check is not made
-        raise ProposalError(f"decontamination cannot run: {unchecked[0].message}")
-    return {records[p.line - 1]["id"] for p in problems}
+    try:
+        findings = contaminated(root, config, records, build=True)
+    except RepoError as exc:  # fail closed: a dataset we cannot check is not made
+        raise ProposalError(f"decontamination cannot run: {exc}") from None
+    return {records[f.record]["id"] for f in findings}
 
 
 def _draft(gap: dict[str, Any], levers: list[dict[str, Any]], config: Config,

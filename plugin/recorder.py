@@ -62,18 +62,29 @@ class Recorder:
     # -- emitting ---------------------------------------------------------------------
 
     def prepare(self, draft: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
-        """Validate, verify and finalize a draft; returns the record and its log line."""
+        """Validate, verify, finalize and screen a draft; returns the record and its line."""
+        record, line = self._finalize(draft)
+        [error] = self._screen([record])
+        if error is not None:
+            raise error
+        return record, line
+
+    def _finalize(self, draft: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Validate, verify and finalize a draft (screening comes after, per batch)."""
         # Anything else (a list, a string ...) is refused by validate_draft, by name.
         draft = dict(draft) if isinstance(draft, Mapping) else draft
         validate_draft(draft)
         verdict = self._verdict(draft)
         record = finalize(draft, verdict)
-        line = encode(record, self.record_max_bytes)
-        if self.screen:
-            from convergent.screening import screen
+        return record, encode(record, self.record_max_bytes)
 
-            screen(self.root, self.config, record, line)
-        return record, line
+    def _screen(self, records: Sequence[dict[str, Any]]) -> list[RecordError | None]:
+        """The content rules over a batch, in one call (see :mod:`convergent.screening`)."""
+        if not self.screen or not records:
+            return [None] * len(records)
+        from convergent.screening import screen_batch
+
+        return screen_batch(self.root, self.config, records)
 
     def emit(self, draft: Mapping[str, Any]) -> dict[str, Any]:
         """Append one draft; returns the full record once it is durable on disk."""
@@ -83,8 +94,12 @@ class Recorder:
         return record
 
     def emit_many(self, drafts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Append drafts with one write and one fsync; all or none are appended."""
-        prepared = [self.prepare(d) for d in drafts]
+        """Append drafts with one write and one fsync; all or none are appended. The batch
+        is screened in one call; the first refused draft's error is raised."""
+        prepared = [self._finalize(d) for d in drafts]
+        for error in self._screen([record for record, _ in prepared]):
+            if error is not None:
+                raise error
         self.log.append([line for _, line in prepared])
         records = [rec for rec, _ in prepared]
         self._appended(records)
@@ -117,7 +132,7 @@ class Recorder:
                 if not raw.strip():
                     continue
                 try:
-                    record, line = self.prepare(decode_line(raw, self.record_max_bytes))
+                    record, line = self._finalize(decode_line(raw, self.record_max_bytes))
                 except RecordError as exc:
                     outcomes.append(EmitOutcome(lineno, None, InputError(
                         source, lineno, exc.field, exc.message)))
@@ -131,17 +146,31 @@ class Recorder:
                 if len(pending) >= batch:
                     # Taken first: a failed append is never retried by the finally below.
                     full, pending = pending, []
-                    outcomes.extend(self._flush(full))
+                    outcomes.extend(self._flush(full, source))
         finally:
-            outcomes.extend(self._flush(pending))
+            outcomes.extend(self._flush(pending, source))
         return sorted(outcomes, key=lambda o: o.line)
 
-    def _flush(self, pending: list[tuple[int, dict[str, Any], bytes]]) -> list[EmitOutcome]:
+    def _flush(self, pending: list[tuple[int, dict[str, Any], bytes]],
+               source: str) -> list[EmitOutcome]:
+        """Screen the batch in one call, then append the lines it does not refuse."""
         if not pending:
             return []
-        self.log.append([line for _, _, line in pending])
-        self._appended([rec for _, rec, _ in pending])
-        return [EmitOutcome(lineno, rec, None) for lineno, rec, _ in pending]
+        try:
+            errors = self._screen([rec for _, rec, _ in pending])
+        except Exception as exc:  # a plugin's bug must not lose the other lines
+            why = f"could not be screened: {type(exc).__name__}: {exc}"
+            return [EmitOutcome(lineno, None, InputError(source, lineno, "", why))
+                    for lineno, _, _ in pending]
+        refused = [EmitOutcome(lineno, None, InputError(source, lineno, error.field,
+                                                        error.message))
+                   for (lineno, _, _), error in zip(pending, errors, strict=True)
+                   if error is not None]
+        kept = [p for p, error in zip(pending, errors, strict=True) if error is None]
+        if kept:
+            self.log.append([line for _, _, line in kept])
+            self._appended([rec for _, rec, _ in kept])
+        return refused + [EmitOutcome(lineno, rec, None) for lineno, rec, _ in kept]
 
     def _verdict(self, draft: Mapping[str, Any]) -> Verdict | None:
         if draft["kind"] != "experience":

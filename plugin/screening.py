@@ -1,33 +1,55 @@
-"""Screen a record before it is appended, with the very gate functions commits run.
+"""Screen records before they are appended, by the very rules commits are gated with.
 
-Content gates refuse a record at ``emit`` time (decontamination an experience, secrets
-any record), so a benchmark item or a credential never reaches the log; the same gates run again at
-every commit and merge as a second line of defence (for hand edits).
+Content rules refuse a record at ``emit`` time (decontamination an experience, through
+:func:`convergent.contamination.contaminated`; secrets any record, through the gate's
+:func:`convergent.gates.secrets.record_secrets`), so a benchmark item or a credential never
+reaches the log; the same rules run again at every commit and merge as a second line of
+defence (for hand edits). A batch is screened in one call: one decontamination pass and
+one secrets scan over all its records.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from convergent.config import Config
-from convergent.errors import RecordError
-from convergent.gates import gate_function
-from convergent.gates.base import GateContext, NewLine
+from convergent.errors import RecordError, RepoError
 
-SCREEN_GATES = ("decontamination", "secrets")
-# Decontamination is about training pairs (experiences); a credential has no place in any
-# record.
-EXPERIENCE_ONLY = frozenset({"decontamination"})
+DECONTAMINATION = "decontamination"
+SECRETS = "secrets"
 
 
-def screen(root: Path, config: Config, record: Mapping[str, Any], line: bytes) -> None:
-    """Raise :class:`RecordError` (field = the gate id) when a content gate refuses."""
-    names = [n for n in SCREEN_GATES
-             if record.get("kind") == "experience" or n not in EXPERIENCE_ONLY]
-    ctx = GateContext(root=root, config=config,
-                      new_lines=[NewLine("<emit>", 1, line.rstrip(b"\n"), dict(record))])
-    for name in names:
-        for problem in gate_function(name)(ctx):
-            raise RecordError(name, problem.message)
+def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]]
+                 ) -> list[RecordError | None]:
+    """Per record, why it is refused (a :class:`RecordError` whose field is the rule's
+    gate id), or None. Decontamination is about training pairs (experiences); a
+    credential has no place in any record. A decontamination check that cannot run
+    refuses every experience of the batch (fail closed)."""
+    from convergent.contamination import contaminated
+    from convergent.gates.secrets import record_secrets
+
+    errors: list[RecordError | None] = [None] * len(records)
+    experiences = [n for n, r in enumerate(records) if r.get("kind") == "experience"]
+    if experiences:
+        try:
+            findings = contaminated(root, config, [records[n] for n in experiences])
+        except (RepoError, OSError) as exc:
+            for n in experiences:
+                errors[n] = RecordError(DECONTAMINATION,
+                                        f"cannot check against the benchmarks: {exc}")
+        else:
+            for finding in findings:
+                n = experiences[finding.record]
+                errors[n] = errors[n] or RecordError(DECONTAMINATION, finding.message)
+    for n, message in record_secrets(records):
+        errors[n] = errors[n] or RecordError(SECRETS, message)
+    return errors
+
+
+def screen(root: Path, config: Config, record: Mapping[str, Any]) -> None:
+    """Raise the :class:`RecordError` of :func:`screen_batch` for one record, if any."""
+    [error] = screen_batch(root, config, [record])
+    if error is not None:
+        raise error

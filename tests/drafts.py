@@ -8,17 +8,22 @@ SOURCE = {"emitter": "tests/agent", "model": "tiny", "origin": "self"}
 
 
 def experience(n: int = 0, *, passing: bool = True, **extra: Any) -> dict[str, Any]:
-    """An execution experience: ``add_n`` that passes (or fails) its tests."""
-    body = f"    return a + b + {n}\n" if passing else f"    return a - b + {n}\n"
+    """An execution experience: ``times_n`` that passes (or fails) its tests.
+
+    Not ``add(a, b)``: ``a + b`` is HumanEval/53's solution, which the decontamination
+    gate's functional stage refuses. ``a * b + n`` solves no benchmark or hold-out item,
+    and its text resembles none (most ``n`` stop at the prefilter).
+    """
+    body = f"    return a * b + {n}\n" if passing else f"    return a * b - {n + 1}\n"
     draft: dict[str, Any] = {
         "kind": "experience",
-        "claim": f"add_{n} adds two numbers and {n}",
-        "task": f"Write add_{n}(a, b) returning a + b + {n}.",
-        "response": f"def add_{n}(a, b):\n{body}",
+        "claim": f"times_{n} returns a times b, plus {n}",
+        "task": f"Write times_{n}(a, b) returning a * b + {n}.",
+        "response": f"def times_{n}(a, b):\n{body}",
         "evidence": {"type": "execution", "language": "python",
-                     "tests": f"def check(f):\n    assert f(1, 2) == {3 + n}\n"
-                              f"    assert f(-1, 1) == {n}\n",
-                     "entry_point": f"add_{n}"},
+                     "tests": f"def check(f):\n    assert f(1, 2) == {2 + n}\n"
+                              f"    assert f(-1, 1) == {n - 1}\n",
+                     "entry_point": f"times_{n}"},
         "confidence": 0.9,
         "source": dict(SOURCE),
     }

@@ -121,8 +121,8 @@ def test_emit_screens_benchmark_items_and_secrets_with_the_gates(records_repo: P
     with gzip.open(humaneval_source(), "rt") as fh:
         item = json.loads(fh.readline())
     benchmark = experience(1, response=item["prompt"] + item["canonical_solution"])
-    secret = experience(2, response="def add_2(a, b):\n    key = 'AKIAIOSFODNN7EXAMPLE'\n"
-                                    "    return a + b + 2\n")
+    secret = experience(2, response="def times_2(a, b):\n    key = 'AKIAIOSFODNN7EXAMPLE'\n"
+                                    "    return a * b + 2\n")
     lines = [cj(benchmark).encode(), cj(secret).encode(), cj(experience(3)).encode()]
     result = CliRunner().invoke(cli, ["emit", "-", "--repo", str(records_repo)],
                                 input=b"\n".join(lines) + b"\n")
@@ -140,9 +140,9 @@ def test_index_and_query_commands(records_repo: Path, tmp_path: Path) -> None:
     invoke("emit", str(drafts), "--repo", str(records_repo))
     assert "inserted=4" in invoke("index", "--repo", str(records_repo)).stdout
     rows = [json.loads(line) for line in invoke(
-        "query", "add_4", "--kind", "experience", "--verified", "--repo",
+        "query", "times_4", "--kind", "experience", "--verified", "--repo",
         str(records_repo)).stdout.splitlines()]
-    assert [r["claim"] for r in rows] == ["add_4 adds two numbers and 4"]
+    assert [r["claim"] for r in rows] == ["times_4 returns a times b, plus 4"]
     assert invoke("query", "--kind", "gap", "--repo", str(records_repo)).stdout.count("\n") == 3
 
 

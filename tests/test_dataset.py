@@ -99,10 +99,10 @@ def test_the_log_and_plugins_are_not_trusted_and_escapes_are_dropped(
     verifies but uses a process-control escape is dropped too, and the manifest counts it."""
     liar = _verified(experience(5, response=(
         "class Liar:\n    def __eq__(self, other):\n        return True\n"
-        "def add_5(a, b):\n    return Liar()\n")))
+        "def times_5(a, b):\n    return Liar()\n")))
     escaping = _verified(experience(6, response=(
         "import atexit\natexit.register(print, 'done')\n"
-        "def add_6(a, b):\n    return a + b + 6\n")))
+        "def times_6(a, b):\n    return a * b + 6\n")))
     history = [_verified(experience(1)), liar, escaping]
     ids = [r["id"] for r in history]
     pm = load_plugins()

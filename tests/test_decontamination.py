@@ -152,6 +152,11 @@ def test_short_and_numeric_ngrams_do_not_count() -> None:
     assert index.find("0 1 2 3 4 5 6 7 8 9 10 11 12 13 14") == []
     assert index.find("assert candidate(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)") == []
     assert index.find("twelve words are fewer than thirteen") == []
+    # A HumanEval-style test's own words name no item either.
+    boilerplate = NgramIndex.build([toy("toy", {"t": f"def check(candidate): assert candidate("
+                                                     f"{numbers}) == 1 end of story"})])
+    assert boilerplate.find("def check(candidate):\n    assert candidate([[1, 2, 3], [4, 5, "
+                            "6, 7, 8]])") == []
     found = index.find("27 28 29 30 31 32 33 34 35 36 37 38 39 end of story")
     assert [m.ngram for m in found] == ["30 31 32 33 34 35 36 37 38 39 end of story"]
 
@@ -304,6 +309,16 @@ def test_unregistered_configured_benchmark_fails_closed(builtin_benchmarks: None
     [problem] = gate(CLEAN, config=config)
     assert problem.startswith(".convergent.toml:0: decontamination: ")
     assert "mbpp" in problem
+
+
+def test_a_bad_threshold_fails_closed_naming_the_key(builtin_benchmarks: None,
+                                                     holdout: Path) -> None:
+    config = default_config()
+    config["decontamination"]["lexical_threshold"] = "high"
+    [problem] = gate(CLEAN, config=config)
+    assert problem.startswith(".convergent.toml:0: decontamination: cannot check against "
+                              "the benchmarks: ")
+    assert "[decontamination] lexical_threshold = 'high': not a number" in problem
 
 
 class ToyBenchmarkPlugin:

@@ -9,6 +9,7 @@ finding names the very item it leaks. The bounds below sit a margin under (or ov
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -83,9 +84,10 @@ def index(items: list[Item]) -> SemanticIndex:
 
 
 @pytest.fixture(scope="module")
-def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One functional cache for the module: each (response, item) runs once."""
-    return tmp_path_factory.mktemp("runs")
+def runs_dir(cache_home: Path) -> Path:
+    """One functional cache for the module: each (response, item) runs once. It is the
+    one the wired API uses outside a records repo, so its tests reuse these runs."""
+    return cache_home / "convergent" / "decontamination-runs"
 
 
 def screen_of(index: SemanticIndex, runs_dir: Path, **settings: Any) -> Screen:
@@ -202,17 +204,11 @@ def test_every_code_leak_solves_its_item_and_no_clean_item_solves_any(
 
 
 def ngram_hits(records: list[dict[str, Any]]) -> list[Hit]:
-    from convergent.gates.base import GateContext, NewLine
-    from convergent.gates.decontamination import check_decontamination
+    """The n-gram stage alone, as the one decontamination API runs it."""
+    from convergent.contamination import ngram_findings, ngram_index
 
-    lines = [NewLine("corpus", n + 1, b"", r) for n, r in enumerate(records)]
-    named = re.compile(r"benchmark '([^']+)' item '([^']+)'")
-    out = []
-    for problem in check_decontamination(GateContext(Path("."), default_config(), lines)):
-        m = named.search(problem.message)
-        assert m, problem.message
-        out.append(Hit(problem.line - 1, m.group(1), m.group(2)))
-    return out
+    index = ngram_index(Path("."), default_config())
+    return [Hit(f.record, f.benchmark, f.item_id) for f in ngram_findings(index, records)]
 
 
 def test_the_ngram_stage_misses_paraphrases() -> None:
@@ -548,7 +544,8 @@ def test_item_embeddings_are_cached_by_content(tmp_path: Path) -> None:
 def test_the_screener_of_a_records_repo(records_repo: Path) -> None:
     """Its config's benchmarks and hold-out, and its own git-ignored run cache."""
     from convergent.config import load_config
-    from convergent.decontamination_semantic import functional_cache_dir, screener
+    from convergent.contamination import screen_for as screener
+    from convergent.decontamination_semantic import functional_cache_dir
 
     config = load_config(records_repo)
     config["decontamination"].update(embeddings="off", embeddings_build="off")
@@ -561,3 +558,133 @@ def test_the_screener_of_a_records_repo(records_repo: Path) -> None:
     runs = functional_cache_dir(records_repo)
     assert runs.parent.name == ".convergent" and any(runs.rglob("*.json"))
     assert screener(records_repo, config, build=True).settings.functional == "sweep"
+
+
+# --- through the wired API: emit, the gate, proposals and the dataset build ----------------
+#
+# ``contaminated`` runs the n-gram stage, then the text and functional stages on what it
+# did not refuse, so "per stage" below counts a leak the n-gram stage caught there only.
+
+
+def wired_hits(findings: list[Any], stage: str) -> list[Hit]:
+    return [Hit(f.record, f.benchmark, f.item_id, f.score) for f in findings
+            if f.stage == stage]
+
+
+@pytest.fixture(scope="module")
+def api_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """No records repo: functional outcomes go to the module's user cache (the runs_dir
+    the other fixtures fill, so nothing already run runs again)."""
+    return tmp_path_factory.mktemp("plain")
+
+
+def api_results(root: Path, *, build: bool, embeddings: str) -> Results:
+    from convergent.contamination import contaminated
+
+    config = default_config()
+    config["decontamination"].update(embeddings=embeddings, embeddings_build=embeddings)
+    return {"leaks": contaminated(root, config, [as_record(e) for e in LEAKS], build=build),
+            "clean": contaminated(root, config, [as_record(e) for e in CLEAN], build=build)}
+
+
+@pytest.mark.parametrize("build", [False, True], ids=["gate", "build"])
+def test_the_wired_api_per_stage(api_root: Path, build: bool) -> None:
+    """The gate's settings (emit, ``check``): n-gram, then text and functional on the
+    shortlist; the dataset build's: every item a response fits is run. Figures per stage:
+    ``bench/decontamination_semantic.py --wired``; no clean item is flagged by any stage."""
+    from convergent.contamination import NGRAM
+
+    results = api_results(api_root, build=build, embeddings="off")
+    per_stage = {stage: stage_recall_of(results, stage) for stage in (NGRAM, TEXT, FUNCTIONAL)}
+    assert 15 <= total(per_stage[NGRAM]) <= 35
+    caught_any = recall_by_kind(LEAKS, caught(LEAKS, [
+        h for stage in (NGRAM, TEXT, FUNCTIONAL) for h in wired_hits(results["leaks"], stage)]))
+    if build:
+        assert all(caught_any[k][0] == caught_any[k][1] for k in CODE_KINDS), caught_any
+    else:
+        assert total(caught_any) >= 100
+    for stage in (NGRAM, TEXT, FUNCTIONAL):
+        assert not any(flagged(len(CLEAN), wired_hits(results["clean"], stage))), stage
+    assert results["clean"] == []
+
+
+@needs_embeddings
+def test_the_wired_api_with_the_model(api_root: Path) -> None:
+    """Defaults with MiniLM, build settings (sweep): measured 155/162, 0/64 clean."""
+    from convergent.contamination import NGRAM
+
+    results = api_results(api_root, build=True, embeddings="auto")
+    found = [h for stage in (NGRAM, TEXT, FUNCTIONAL)
+             for h in wired_hits(results["leaks"], stage)]
+    recall = recall_by_kind(LEAKS, caught(LEAKS, found))
+    assert total(recall) >= 150 and recall["task_only"][0] >= 21, recall
+    assert results["clean"] == []
+
+
+def stage_recall_of(results: Results, stage: str) -> dict[str, tuple[int, int]]:
+    return recall_by_kind(LEAKS, caught(LEAKS, wired_hits(results["leaks"], stage)))
+
+
+def leak(leak_id: str) -> dict[str, Any]:
+    return next(e for e in LEAKS if e["id"] == leak_id)
+
+
+def test_emit_refuses_a_paraphrased_leak_naming_the_item(records_repo: Path) -> None:
+    from convergent.errors import RecordError
+    from convergent.log import iter_raw_lines
+    from convergent.recorder import Recorder
+
+    entry = leak("he/0/restructured")
+    with Recorder(records_repo) as recorder:
+        with pytest.raises(RecordError) as refused:
+            recorder.emit(as_record(entry))
+        assert refused.value.field == "decontamination"
+        assert "benchmark 'humaneval' item 'HumanEval/0'" in refused.value.message
+        # In a batch, the leak costs only its own line; a clean item on the same topic
+        # is recorded.
+        clean_entry = next(e for e in CLEAN if e["near"] == "HumanEval/0")
+        lines = [json.dumps(as_record(e)).encode() for e in (entry, clean_entry)]
+        outcomes = recorder.emit_lines(lines, source="in")
+    assert [o.record is not None for o in outcomes] == [False, True]
+    assert str(outcomes[0].error).startswith("in:1: decontamination: response function")
+    assert len(list(iter_raw_lines(records_repo))) == 1
+
+
+def test_the_gate_refuses_a_paraphrased_leak_in_check(records_repo: Path) -> None:
+    from evidence import NO_HOOKS, git
+
+    from convergent.hooks.runner import run_check
+    from convergent.recorder import Recorder
+
+    entry = leak("ho/9/solution_only")
+    with Recorder(records_repo, screen=False) as recorder:  # a hand edit, past emit
+        recorder.emit(as_record(entry))
+    git(records_repo, "add", "-A")
+    git(records_repo, *NO_HOOKS, "commit", "-qm", "a leak")
+    problems = [str(p) for p in run_check(records_repo, names=["decontamination"],
+                                          rev_range="HEAD~1..HEAD")]
+    assert len(problems) == 1, problems
+    assert re.match(r"data/convergence/records/seg-\d+\.jsonl:1: decontamination: response "
+                    r"function '\w+' passes the tests of benchmark 'holdout' item "
+                    r"'convergent/holdout/9'", problems[0]), problems
+
+
+def test_the_dataset_build_drops_a_paraphrased_leak(records_repo: Path) -> None:
+    from convergent.config import load_config
+    from convergent.records import Verdict, finalize
+    from convergent.trainer.dataset import CONTAMINATED_DROP, select_experiences
+
+    config = load_config(records_repo)
+    config["decontamination"].update(embeddings_build="auto")
+    # The leak verifies: HumanEval/12's own tests, run on its renamed function.
+    record = as_record(leak("he/12/renamed"))
+    [function] = top_level_functions(record["response"]) or []
+    record["evidence"].update(tests=humaneval_tasks()[12].test, entry_point=function.name)
+    leaked = finalize(record, Verdict(True, "execution"))
+    kept_one = finalize(as_record(next(e for e in CLEAN if e["near"] == "HumanEval/12")),
+                        Verdict(True, "execution"))
+    kept, dropped = select_experiences(records_repo, config, [leaked, kept_one],
+                                       [leaked["id"], kept_one["id"]])
+    assert [r["id"] for r in kept] == [kept_one["id"]]
+    assert dropped[leaked["id"]].startswith(CONTAMINATED_DROP)
+    assert "item 'HumanEval/12'" in dropped[leaked["id"]]

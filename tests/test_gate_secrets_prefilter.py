@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import string
+from pathlib import Path
 
 from detect_secrets.settings import default_settings, get_plugins
 
@@ -51,3 +52,31 @@ def test_unsound_patterns_are_refused() -> None:
     assert not _joinable(re.compile(r"key.+", re.DOTALL))
     assert not _joinable(re.compile(r"(?is:key.+)"))
     assert not _joinable(re.compile(r"(?>key)\w++"))
+
+
+def test_batch_screening_refuses_every_record_detect_secrets_flags(tmp_path: Path) -> None:
+    """Emit screens a batch in one call, behind the prefilter: fail closed, it refuses
+    every record whose lines detect-secrets (every plugin, no prefilter) flags when the
+    record is scanned alone, and no other."""
+    from convergent.config import default_config
+    from convergent.screening import screen_batch
+
+    rng = random.Random(11)
+    alphabet = string.printable[:94] + " ñÑſ"
+    texts = [*CREDENTIALS, *(f"prefix {c} suffix" for c in CREDENTIALS),
+             *("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+               for _ in range(400)),
+             "def times(a, b):\n    return a * b", "sha256:" + "ab" * 32]
+    records = [{"kind": "gap", "claim": f"gap {n}", "evidence": {"note": text}}
+               for n, text in enumerate(texts)]
+
+    def alone(record: dict[str, object]) -> bool:
+        lines = {part for value in (record["claim"], texts[int(str(record["claim"])[4:])])
+                 for part in str(value).splitlines()}
+        return bool(_scan(lines, prefilter=False))
+
+    expected = [alone(r) for r in records]
+    assert sum(expected) >= len(CREDENTIALS)
+    errors = screen_batch(tmp_path, default_config(), records)
+    assert [e is not None for e in errors] == expected
+    assert all(e.field == "secrets" for e in errors if e is not None)

@@ -74,7 +74,7 @@ def test_query_rows_carry_the_record(root: Path) -> None:
     assert (row["segment"], row["line"], row["seq"]) == (segment_name(1), 1, 1)
     assert (row["emitter"], row["origin"], row["links"]) == ("tests/agent", "self", [])
     assert row["json"].encode() + b"\n" == line
-    assert row["task"].startswith("Write add_7")
+    assert row["task"].startswith("Write times_7")
 
 
 def test_newest_first_without_text(root: Path) -> None:

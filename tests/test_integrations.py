@@ -17,9 +17,10 @@ from convergent.hookspecs import hookimpl
 from convergent.integrations import IntegrationError, experience, record_experience
 from convergent.log import iter_raw_lines
 
-TASK = "Write add(a, b) returning the sum of a and b."
-GOOD = "def add(a, b):\n    return a + b\n"
-BAD = "def add(a, b):\n    return a - b\n"
+# Not add(a, b): a + b is HumanEval/53, which decontamination refuses.
+TASK = "Write times(a, b) returning a times b, plus one."
+GOOD = "def times(a, b):\n    return a * b + 1\n"
+BAD = "def times(a, b):\n    return a * b - 1\n"
 TESTS = "def check(f):\n    assert f(1, 2) == 3\n    assert f(-1, 1) == 0\n"
 DOC = "Convergent records are appended to a Git-tracked log.\nRollback is one git revert."
 
@@ -53,7 +54,7 @@ def test_context_manager_emits_one_verdicted_experience(
         records_repo: Path, observed: list[dict[str, Any]], code: str, verified: bool) -> None:
     with experience(task=TASK, repo=records_repo, emitter="tests/agent", model="tiny") as exp:
         exp.respond(code)
-        exp.verify_with_tests(TESTS, entry_point="add")
+        exp.verify_with_tests(TESTS, entry_point="times")
     assert exp.record is not None and exp.verified is verified
     assert exp.record["verdict"]["verifier"] == "execution"
     assert exp.record["source"] == {"emitter": "tests/agent", "model": "tiny", "origin": "self"}
@@ -66,7 +67,7 @@ def test_an_exception_emits_nothing(records_repo: Path, observed: list[dict[str,
     with pytest.raises(RuntimeError, match="agent crashed"), \
             experience(task=TASK, repo=records_repo) as exp:
         exp.respond(GOOD)
-        exp.verify_with_tests(TESTS, entry_point="add")
+        exp.verify_with_tests(TESTS, entry_point="times")
         raise RuntimeError("agent crashed")
     assert exp.record is None
     assert observed == [] and logged(records_repo) == []
@@ -111,7 +112,7 @@ def test_one_experience_has_one_kind_of_evidence(records_repo: Path) -> None:
 
 
 def test_decorator_emits_per_call(records_repo: Path, observed: list[dict[str, Any]]) -> None:
-    @record_experience(repo=records_repo, tests=TESTS, entry_point="add", model="tiny")
+    @record_experience(repo=records_repo, tests=TESTS, entry_point="times", model="tiny")
     def solve(task: str, *, wrong: bool = False) -> str:
         return BAD if wrong else GOOD
 
@@ -119,13 +120,13 @@ def test_decorator_emits_per_call(records_repo: Path, observed: list[dict[str, A
     assert solve(task=TASK, wrong=True) == BAD
     assert [r["verdict"]["verified"] for r in observed] == [True, False]
     assert observed[0]["source"]["emitter"].endswith("solve")
-    assert observed[0]["claim"].startswith("answered: Write add")
+    assert observed[0]["claim"].startswith("answered: Write times")
     assert len(logged(records_repo)) == 2
 
 
 def test_decorator_emits_nothing_when_the_function_raises(
         records_repo: Path, observed: list[dict[str, Any]]) -> None:
-    @record_experience(repo=records_repo, tests=TESTS, entry_point="add")
+    @record_experience(repo=records_repo, tests=TESTS, entry_point="times")
     def solve(task: str) -> str:
         raise ValueError("no idea")
 

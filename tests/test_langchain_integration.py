@@ -19,11 +19,12 @@ from langchain_core.runnables import Runnable, RunnableLambda  # noqa: E402
 from convergent.integrations.langchain import ConvergentCallbackHandler  # noqa: E402
 from convergent.log import iter_raw_lines  # noqa: E402
 
-TASK = "Write add(a, b) returning the sum of a and b."
-GOOD = "def add(a, b):\n    return a + b\n"
-BAD = "def add(a, b):\n    return a - b\n"
+# Not add(a, b): a + b is HumanEval/53, which decontamination refuses.
+TASK = "Write times(a, b) returning a times b, plus one."
+GOOD = "def times(a, b):\n    return a * b + 1\n"
+BAD = "def times(a, b):\n    return a * b - 1\n"
 TESTS = "def check(f):\n    assert f(1, 2) == 3\n    assert f(-1, 1) == 0\n"
-EVIDENCE = {"convergent": {"tests": TESTS, "entry_point": "add"}}
+EVIDENCE = {"convergent": {"tests": TESTS, "entry_point": "times"}}
 
 
 def logged(root: Path) -> list[dict[str, Any]]:
@@ -49,7 +50,7 @@ def test_runs_with_tests_land_verified_or_unverified(records_repo: Path) -> None
     first = records[0]
     assert first["task"] == TASK and first["response"] == GOOD
     assert first["evidence"] == {"type": "execution", "language": "python", "tests": TESTS,
-                                 "entry_point": "add"}
+                                 "entry_point": "times"}
     assert first["source"] == {"emitter": "tests/langchain", "model": "fake-list-chat-model",
                                "origin": "self"}
 
@@ -74,7 +75,7 @@ def test_a_failing_run_emits_nothing(records_repo: Path) -> None:
 def test_evidence_in_the_chains_output(records_repo: Path) -> None:
     """A chain may return its own evidence: {"response", "tests", "entry_point"}."""
     def with_tests(code: str) -> dict[str, str]:
-        return {"response": code, "tests": TESTS, "entry_point": "add"}
+        return {"response": code, "tests": TESTS, "entry_point": "times"}
 
     chain = coder(GOOD) | RunnableLambda(with_tests)
     handler = ConvergentCallbackHandler(records_repo, model="my-model")
@@ -100,7 +101,7 @@ def test_citations_give_grounding_evidence(records_repo: Path) -> None:
 
 def test_batched_runs_each_emit_one_experience(records_repo: Path) -> None:
     handler = ConvergentCallbackHandler(records_repo)
-    tasks = [{"task": TASK}, {"task": TASK + " Name it add."}]
+    tasks = [{"task": TASK}, {"task": TASK + " Name it times."}]
     coder(GOOD).batch(tasks, config={"callbacks": [handler], "metadata": EVIDENCE})
     records = logged(records_repo)
     assert sorted(r["task"] for r in records) == sorted(t["task"] for t in tasks)

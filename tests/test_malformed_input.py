@@ -201,7 +201,7 @@ def test_a_raising_verifier_costs_only_its_own_line(records_repo: Path) -> None:
         outcomes = recorder.emit_lines(lines, source="x")
     assert [o.record is not None for o in outcomes] == [True, False, True]
     assert str(outcomes[1].error) == ("x:2: could not be recorded: RuntimeError: plugin bug "
-                                      "on Write add_1(a, b) returning a + b + 1.")
+                                      "on Write times_1(a, b) returning a * b + 1.")
     assert len(log_lines(records_repo)) == 2
 
 

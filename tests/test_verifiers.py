@@ -59,16 +59,16 @@ def test_execution_fails_with_the_reason(ctx: VerifyContext) -> None:
 def test_execution_without_entry_point_runs_tests_as_written(ctx: VerifyContext) -> None:
     record = experience(0)
     record["evidence"] = {"type": "execution", "language": "python",
-                          "tests": "assert add_0(2, 2) == 4\n"}
+                          "tests": "assert times_0(2, 2) == 4\n"}
     assert verify(record, ctx).verified
-    record["evidence"]["tests"] = "assert add_0(2, 2) == 5\n"
+    record["evidence"]["tests"] = "assert times_0(2, 2) == 5\n"
     assert not verify(record, ctx).verified
 
 
 def test_execution_entry_point_must_be_checked(ctx: VerifyContext) -> None:
     # HumanEval: tests only define check(); without calling it nothing would be tested.
     record = experience(0, passing=False)
-    record["evidence"]["entry_point"] = "add_0"
+    record["evidence"]["entry_point"] = "times_0"
     assert not verify(record, ctx).verified
 
 

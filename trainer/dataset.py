@@ -6,8 +6,10 @@ again by the execution harness itself (:mod:`convergent.harness`, the one implem
 of "passed its tests", whatever verifier a plugin registered), other evidence by its
 verifier. A response that uses a process-control escape (exit, signals, ``atexit``, fork,
 exception hooks, ctypes, frame inspection; :mod:`convergent.escapes`) is dropped even if
-it verified, and the manifest counts them. The rest are checked again against the
-decontamination index, de-duplicated on their normalized (task, response), and mixed with
+it verified, and the manifest counts them. The rest are checked again through the one
+decontamination API (:func:`convergent.contamination.contaminated`: n-gram, text and
+functional stages, every benchmark item a response fits run against it), de-duplicated
+on their normalized (task, response), and mixed with
 external (non-self) data at the configured share. The manifest names every item and is
 hashed, so a cycle can be rebuilt bit for bit from the log (``convergent regenerate``).
 """
@@ -20,6 +22,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from convergent.errors import ConvergentError
 from convergent.records import canonical_json
 
 ESCAPE_DROP = "uses a process-control escape"
+CONTAMINATED_DROP = "leaks a benchmark or the hold-out"
 
 
 class DatasetError(ConvergentError):
@@ -49,19 +53,15 @@ def _pair_key(prompt: str, completion: str) -> str:
 def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str, Any]],
                        wanted_ids: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The wanted experiences that may be trained on, and why each other one was dropped."""
-    from convergent.decontamination import experience_fields
     from convergent.escapes import find_escapes
-    from convergent.gates.decontamination import decontamination_index
     from convergent.verifiers import VerifyContext, verify, verify_execution
 
     by_id = {r.get("id"): r for r in history}
-    index = decontamination_index(root, config)
     ctx = VerifyContext(root, config)
     # Execution evidence is judged by the harness itself, whatever a plugin registered.
     ctx.verifiers = {**ctx.verifiers, "execution": verify_execution}
-    kept: list[dict[str, Any]] = []
+    candidates: list[tuple[str, dict[str, Any]]] = []
     dropped: dict[str, str] = {}
-    seen: set[str] = set()
     for rid in wanted_ids:
         record = by_id.get(rid)
         if record is None or record.get("kind") != "experience":
@@ -72,14 +72,37 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
             dropped[rid] = f"does not re-verify now: {verdict.detail}"
         elif escapes := find_escapes(str(record.get("response", ""))):
             dropped[rid] = f"{ESCAPE_DROP}: {escapes[0]}"
-        elif index.find("\n".join(v for _, v in experience_fields(record))):
-            dropped[rid] = "shares an n-gram with a benchmark or the hold-out"
+        else:
+            candidates.append((rid, dict(record)))
+    leaks = _leaks(root, config, [record for _, record in candidates])
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, (rid, record) in enumerate(candidates):
+        if n in leaks:
+            dropped[rid] = f"{CONTAMINATED_DROP}: {leaks[n]}"
         elif (key := _pair_key(record["task"], record["response"])) in seen:
             dropped[rid] = "duplicate of an earlier experience"
         else:
             seen.add(key)
-            kept.append(dict(record))
+            kept.append(record)
     return kept, dropped
+
+
+def _leaks(root: Path, config: Config, records: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """Index -> the first decontamination finding of each record that leaks a benchmark
+    or the hold-out, through the one API with the dataset build's settings (every item a
+    response fits is run). A check that cannot run stops the build (fail closed)."""
+    from convergent.contamination import contaminated
+    from convergent.errors import RepoError
+
+    try:
+        findings = contaminated(root, config, records, build=True)
+    except RepoError as exc:
+        raise DatasetError(f"decontamination cannot run: {exc}") from None
+    out: dict[int, str] = {}
+    for finding in findings:
+        out.setdefault(finding.record, finding.message)
+    return out
 
 
 def external_count(self_count: int, share: float) -> int:
@@ -99,7 +122,7 @@ def registered_external_data() -> dict[str, Callable[[], Iterable[Mapping[str, A
 def external_items(root: Path, config: Config, names: Sequence[str], need: int
                    ) -> tuple[list[Mapping[str, Any]], dict[str, Any]]:
     """The first ``need`` clean, non-self items of the named sets, in order."""
-    from convergent.gates.decontamination import decontamination_index
+    from convergent.contamination import external_record
     from convergent.trainer.external_data import stdlib_info
 
     available = registered_external_data()
@@ -107,16 +130,21 @@ def external_items(root: Path, config: Config, names: Sequence[str], need: int
     if missing:
         raise DatasetError(f"[cycle] external names {', '.join(missing)}, which no plugin "
                            f"registers (registered: {', '.join(available) or 'none'})")
-    index = decontamination_index(root, config)
     chosen: list[Mapping[str, Any]] = []
     for name in names:
-        for item in available[name]():
-            if len(chosen) == need:
+        # In order, in batches: each batch is screened in one call, through the API the
+        # experiences go through (a stdlib function that solves a benchmark item, such as
+        # statistics.median for HumanEval/47, is benchmark data and is skipped).
+        candidates = (item for item in available[name]() if item.get("origin") != "self")
+        while len(chosen) < need:
+            batch = list(islice(candidates, max(need - len(chosen), 8)))
+            if not batch:
                 break
-            if item.get("origin") == "self":
-                continue  # never raw self-output, whoever registered it
-            if not index.find(f"{item['prompt']}\n{item['completion']}"):
-                chosen.append(item)
+            leaks = _leaks(root, config, [external_record(str(item["prompt"]),
+                                                          str(item["completion"]))
+                                          for item in batch])
+            chosen.extend(item for n, item in enumerate(batch) if n not in leaks)
+        del chosen[need:]
     if len(chosen) < need:
         raise DatasetError(f"only {len(chosen)} clean external items, {need} needed")
     sources = {name: (stdlib_info() if name == "stdlib" else {"name": name}) for name in names}

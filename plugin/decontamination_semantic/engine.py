@@ -150,6 +150,7 @@ class SemanticIndex:
     prompts: TfIdf
     by_name: dict[str, list[int]]
     prompt_texts: list[str]
+    position: dict[tuple[str, str], int] = field(default_factory=dict)  # (bench, id) -> i
     _embeddings: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
@@ -162,7 +163,9 @@ class SemanticIndex:
                 by_name.setdefault(item.entry_point, []).append(i)
         return cls(items, BM25.build([tokens(item_text(item)) for item in items]),
                    BM25.build([code_atoms(item.solution) for item in items]),
-                   TfIdf.build([tokens(t) for t in texts]), by_name, texts)
+                   TfIdf.build([tokens(t) for t in texts]), by_name, texts,
+                   position={(item.benchmark, item.item_id): i
+                             for i, item in reversed(list(enumerate(items)))})
 
     def embeddings(self) -> np.ndarray:
         if self._embeddings is None:
@@ -263,11 +266,18 @@ class Screen:
         """The lexical shortlist of one record: cheap, and empty for most records.
 
         The ``shortlist`` items of best BM25 F (see :meth:`.lexical.BM25.matches`) at or
-        over ``floor``, and every item whose entry point the response defines by name.
+        over ``floor`` that share a word (not only numbers) with the record, and every
+        item whose entry point the response defines by name.
         """
         claim, task, response, tests = record_fields(record)
-        matches = self.index.bm25.matches(tokens("\n".join((claim, task, response, tests))),
-                                          self.settings.floor)
+        query = tokens("\n".join((claim, task, response, tests)))
+        matches = self.index.bm25.matches(query, self.settings.floor)
+        if matches:
+            # Numbers alone name no item ("123" in a record and in an item's tests): a
+            # match must share a word. (On the corpus this drops no leak's item.)
+            postings = self.index.bm25.postings
+            words = [postings[t] for t in set(query) if t in postings and not t.isdigit()]
+            matches = [(f, i) for f, i in matches if any(i in docs for docs in words)]
         chosen = dict.fromkeys(i for _, i in matches[:self.settings.shortlist])
         for name in _DEF_NAME.findall(response):
             chosen.update(dict.fromkeys(self.index.by_name.get(name, ())))
@@ -294,7 +304,21 @@ class Screen:
 
     def screen(self, records: Sequence[Mapping[str, Any]]) -> list[Finding]:
         """Every finding for a batch of records, in record order."""
+        return self.screen_settled(records)[0]
+
+    def screen_settled(self, records: Sequence[Mapping[str, Any]],
+                       extra: Mapping[int, Sequence[tuple[str, str]]] | None = None
+                       ) -> tuple[list[Finding], dict[int, set[tuple[str, str]]]]:
+        """:meth:`screen`, plus per record the (benchmark, item) pairs the functional stage
+        settled: it ran the response against their tests (a solution is refused; a
+        failure shows a different problem). ``extra``: items to shortlist for a record
+        whatever the prefilter says (those another stage named)."""
         shortlists = [self.prefilter(record) for record in records]
+        for n, keys in (extra or {}).items():
+            known = {c.item for c in shortlists[n]}
+            shortlists[n].extend(Candidate(i) for i in dict.fromkeys(
+                self.index.position[k] for k in keys if k in self.index.position)
+                if i not in known)
         hits = [n for n, shortlist in enumerate(shortlists) if shortlist]
         self.shortlisted += len(hits)
         sweep = self.functional is not None and self.settings.functional == SWEEP
@@ -321,11 +345,14 @@ class Screen:
         else:
             ran = {n: run(n) for n in coded_now}
         findings: list[Finding] = []
+        settled: dict[int, set[tuple[str, str]]] = {}
         for n, functions in parsed.items():
             found, tried = ran.get(n, ([], set()))
             findings.extend(found)
             findings.extend(self._text_findings(n, shortlists[n], tried, bool(functions)))
-        return findings
+            items = self.index.items
+            settled[n] = {(items[i].benchmark, items[i].item_id) for i in tried}
+        return findings, settled
 
     def _score_texts(self, hits: list[int], texts: dict[int, str],
                      shortlists: list[list[Candidate]]) -> None:

@@ -38,6 +38,7 @@ from convergent.sandbox import SandboxLimits, SandboxResult, run_python
 CACHE_VERSION = 1
 PER_CHECK_S = 2.0  # a solution passes a benchmark's tests in well under this
 MAX_FUNCTIONS = 4  # per item: the best-named functions of fitting arity
+_MEMO_MAX = 50_000  # outcomes kept in memory per FunctionalCheck
 
 Runner = Callable[..., SandboxResult]
 
@@ -206,6 +207,9 @@ class FunctionalCheck:
         self.runs = 0
         self.hits = 0
         self._lock = threading.Lock()
+        # Outcomes already read or run in this process (a response is often screened
+        # again: at emit, then at check; the same program in many records): bounded.
+        self._memo: dict[str, dict[str, Outcome]] = {}
 
     def key(self, response: str, targets: Sequence[tuple[Item, Sequence[str]]]) -> str:
         blob = json.dumps([CACHE_VERSION, self.per_check_s, response,
@@ -308,20 +312,34 @@ class FunctionalCheck:
         return None if self.directory is None else self.directory / key[:2] / f"{key}.json"
 
     def _load(self, key: str) -> dict[str, Outcome] | None:
+        memo = self._memo.get(key)
+        if memo is not None:
+            return memo
         path = self._path(key)
         if path is None:
             return None
         try:
             data = json.loads(path.read_text("utf-8"))
-            return {str(k): Outcome(tuple(str(n) for n in names))
-                    for k, names in data["passed"].items()}
+            found = {str(k): Outcome(tuple(str(n) for n in names))
+                     for k, names in data["passed"].items()}
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
+        self._remember(key, found)
+        return found
+
+    def _remember(self, key: str, outcomes: dict[str, Outcome]) -> None:
+        with self._lock:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[key] = outcomes
 
     def _store(self, key: str, outcomes: dict[str, Outcome]) -> None:
         """Cache what the run showed; never an error (it is asked again next time)."""
+        if any(o.error for o in outcomes.values()):
+            return
+        self._remember(key, {k: o for k, o in outcomes.items() if o.passed})
         path = self._path(key)
-        if path is None or any(o.error for o in outcomes.values()):
+        if path is None:
             return
         tmp = None
         try:

@@ -13,13 +13,18 @@ import gzip
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from convergent.decontamination import HOLDOUT, humaneval_source
+from convergent.decontamination import (
+    HOLDOUT,
+    Benchmark,
+    configured_benchmarks,
+    humaneval_source,
+)
 from convergent.errors import RepoError
 
 HUMANEVAL = "humaneval"
@@ -153,16 +158,15 @@ def text_items(benchmark: str, pairs: Iterable[tuple[str, str]]) -> Iterator[Ite
         yield Item(benchmark, item_id, text)
 
 
-def configured_items(root: Path | None, config: Mapping[str, Any]) -> list[Item]:
+def configured_items(root: Path | None, config: Mapping[str, Any],
+                     benchmarks: Sequence[Benchmark] | None = None) -> list[Item]:
     """Every benchmark the n-gram gate checks (registered ones, the frozen hold-out), as
     items: HumanEval and the hold-out as tasks with tests; a benchmark a plugin registers
     as ``(item_id, text)`` as text-only items."""
-    # The gate's own list, so both stages check the very same benchmarks (issue 12 gives
-    # decontamination one API; until then this reads the gate's private helper).
-    from convergent.gates.decontamination import _benchmarks
-
+    if benchmarks is None:
+        benchmarks = configured_benchmarks(root or Path("."), config)
     items: list[Item] = []
-    for benchmark in _benchmarks(root or Path("."), config):
+    for benchmark in benchmarks:
         if benchmark.name == HOLDOUT:
             items.extend(holdout_tasks(root, config))
         elif benchmark.name == HUMANEVAL and benchmark.source is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import accumulate
 from typing import Any
 
@@ -31,19 +31,26 @@ _FILENAME = "record.txt"
 
 def check_secrets(ctx: GateContext) -> Iterator[Problem]:
     lines = [line for line in ctx.new_lines if line.record is not None]
+    for n, message in record_secrets([line.record for line in lines]):
+        yield Problem(lines[n].path, lines[n].lineno, GATE, message)
+
+
+def record_secrets(records: Sequence[Any]) -> Iterator[tuple[int, str]]:
+    """(index, message) for each credential in a batch of records, in record order: the
+    gate's rule, which emit's screening calls once per batch. Each distinct line of the
+    batch is scanned once, behind the sound prefilter (see :func:`_scan`)."""
     strings: set[str] = set()
-    for line in lines:
-        _collect(line.record, strings)
+    for record in records:
+        _collect(record, strings)
     scanned = _scan({part for text in strings for part in text.splitlines()})
     if not scanned:
         return  # the usual case: no line of any string is a credential
-    for line in lines:
-        for where, text in _strings(line.record, ""):
+    for n, record in enumerate(records):
+        for where, text in _strings(record, ""):
             for number, part in enumerate(text.splitlines(), 1):
                 for kind in scanned.get(part, ()):
-                    yield Problem(line.path, line.lineno, GATE,
-                                  f"{where} line {number}: looks like a credential ({kind}); "
-                                  "remove it from the record")
+                    yield n, (f"{where} line {number}: looks like a credential ({kind}); "
+                              "remove it from the record")
 
 
 def _collect(value: Any, strings: set[str]) -> None:
