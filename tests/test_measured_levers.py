@@ -379,3 +379,17 @@ def test_a_measured_lever_needs_its_gaps_evaluation_set(members: None, records_r
     (records_repo / EVAL).write_text((records_repo / EVAL).read_text("utf-8") + "\n", "utf-8")
     with pytest.raises(GapError, match="changed since gap 'strings' was measured"):
         run_best_of_n(records_repo, "strings", n=1, member="bad")
+
+
+def test_a_plan_relying_on_typed_numbers_needs_allow_reported() -> None:
+    from convergent.levers import LEVER_ORDER, plan_levers
+
+    gap = {"id": "gap0", "kind": "gap", "ts": "t0",
+           "evidence": {"name": "s", "target": 0.8, "measured": 0.3}}
+    tries = [{"id": f"lever{i}", "kind": "lever", "ts": f"t{i + 1}",
+              "evidence": {"lever": lever, "gap": "s", "measured": 0.5}}
+             for i, lever in enumerate(LEVER_ORDER)]
+    assert plan_levers([gap, *tries], "s", reported_ok=True).ok
+    missing = plan_levers([gap, *tries], "s", reported_ok=False).missing
+    assert len(missing) == 4 and all(m.endswith(REPORTED_REFUSED) for m in missing)
+    assert missing[0].startswith("gap 's' (gap0): ")
