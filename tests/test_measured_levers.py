@@ -393,3 +393,30 @@ def test_a_plan_relying_on_typed_numbers_needs_allow_reported() -> None:
     missing = plan_levers([gap, *tries], "s", reported_ok=False).missing
     assert len(missing) == 4 and all(m.endswith(REPORTED_REFUSED) for m in missing)
     assert missing[0].startswith("gap 's' (gap0): ")
+
+
+def test_lever_measure_cli_routes_samples_and_retrieves(members: None, records_repo: Path,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    skip_git_hooks(monkeypatch)
+    measured_gap(records_repo)
+    runner = CliRunner()
+    repo = ["--repo", str(records_repo)]
+    routed = runner.invoke(cli, ["lever", "measure", "--gap", "strings", "--lever", "route",
+                                 "--member", "bad", "--member", "base", *repo])
+    assert routed.exit_code == 0, routed.output
+    assert "bad: pass@1 0/3 = 0.0000 ± 0.0000" in routed.output
+    assert "route: measured 0.3333 ± 0.2722" in routed.output
+    sampled = runner.invoke(cli, ["lever", "measure", "--gap", "strings", "--lever",
+                                  "verify_best_of_n", "--member", "sampler", "--n", "2", *repo])
+    assert sampled.exit_code == 0, sampled.output
+    assert "sampler: pass@1 1/3 = 0.3333 ± 0.2722 (n=2" in sampled.output
+    two = runner.invoke(cli, ["lever", "measure", "--gap", "strings", "--lever", "rag",
+                              "--member", "bad", "--member", "good", *repo])
+    assert two.exit_code == 2 and "--lever rag measures one --member" in two.output
+    rag = runner.invoke(cli, ["lever", "measure", "--gap", "strings", "--lever", "rag",
+                              "--member", "rag-reader", *repo])
+    assert rag.exit_code == 0, rag.output
+    assert [r["evidence"]["lever"] for r in records(records_repo, "lever")] == [
+        "route", "verify_best_of_n", "rag"]
+    assert check(records_repo).exit_code == 0
