@@ -26,7 +26,8 @@ EVAL_TASKS: list[dict[str, str]] = [
      "test": "def check(f):\n    assert f('ada love lace') == 'ALL'\n    assert f('x') == 'X'\n"},
     {"task_id": "strings/count_vowels", "entry_point": "count_vowels",
      "prompt": 'def count_vowels(s):\n    """How many of the letters of s are vowels (aeiou)."""\n',
-     "test": "def check(f):\n    assert f('Banana') == 3\n    assert f('xyz') == 0\n"},
+     "test": "def check(f):\n    assert f('Banana') == 3\n    assert f('xyz') == 0\n"
+             "    assert f('AbE') == 2\n"},
     {"task_id": "strings/dedupe", "entry_point": "dedupe",
      "prompt": 'def dedupe(items):\n    """items without repeats, first ones kept in order."""\n',
      "test": "def check(f):\n    assert f([3, 1, 3, 2, 1]) == [3, 1, 2]\n    assert f([]) == []\n"},
