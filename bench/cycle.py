@@ -53,7 +53,9 @@ def main() -> None:
         config = root / ".convergent.toml"
         text = config.read_text().replace('backend = "auto"', f'backend = "{args.backend}"')
         config.write_text(text.replace("max_steps = 30", f"max_steps = {args.steps}")
-                          .replace("autostart = true", "autostart = false"))
+                          .replace("autostart = true", "autostart = false")
+                          # typed lever numbers: this bench times the cycle, not the levers
+                          .replace("allow_reported = false", "allow_reported = true"))
         _git(root, "commit", "-qam", "bench config")
         with Recorder(root) as recorder:
             for n in range(args.experiences):

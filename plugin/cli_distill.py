@@ -7,6 +7,7 @@ status 1 through :func:`convergent.cli.refusals`, bad arguments exit 2.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,6 +34,33 @@ def gap_group() -> None:
     """Measured capability gaps."""
 
 
+def _say_measured(record: dict[str, Any]) -> None:
+    """The record id, then each member's pass@1 with its standard error."""
+    click.echo(record["id"])
+    for entry in record["evidence"]["measurements"]:
+        click.echo(f"  {entry['member']}: pass@1 {entry['solved']}/{entry['tasks']} = "
+                   f"{entry['pass_rate']:.4f} ± {entry['stderr']:.4f} (n={entry['n']}, "
+                   f"completions {entry['completions_sha256'][:12]})", err=True)
+
+
+@gap_group.command(name="measure")
+@click.argument("name")
+@click.option("--eval", "eval_ref", required=True,
+              help="JSONL evaluation set (HumanEval format), relative to the repo root.")
+@click.option("--target", required=True, type=float, help="The pass@1 the gap closes at.")
+@click.option("--member", help="The member measured (default: the built-in base).")
+@repo_option
+def gap_measure(name: str, eval_ref: str, target: float, member: str | None, repo: Path
+                ) -> None:
+    """Measure the gap NAME: pass@1 of a member on an evaluation set, run in the sandbox."""
+    from convergent.cli import refusals
+    from convergent.gaps import measure_gap
+
+    with refusals():
+        record = measure_gap(repo, name, target, eval_ref, member)
+    _say_measured(record)
+
+
 @gap_group.command(name="add")
 @click.argument("name")
 @click.option("--metric", required=True, help="What is measured, e.g. pass@1.")
@@ -44,7 +72,7 @@ def gap_group() -> None:
 @repo_option
 def gap_add(name: str, metric: str, target: float, eval_ref: str, measured: float,
             lower_is_better: bool, repo: Path) -> None:
-    """Record the capability gap NAME, measured on an evaluation set."""
+    """Record the gap NAME with a typed value (needs [levers] allow_reported = true)."""
     from convergent.cli import refusals
     from convergent.gaps import record_gap
 
@@ -66,7 +94,7 @@ def lever_group() -> None:
 @repo_option
 def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo: Path
                  ) -> None:
-    """Record a lever try (route, rag) measured by the host."""
+    """Record a lever try with a typed value (needs [levers] allow_reported = true)."""
     from convergent.cli import refusals
     from convergent.gaps import record_lever
 
@@ -76,22 +104,59 @@ def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo
     click.echo(record["id"])
 
 
+@lever_group.command(name="measure")
+@click.option("--gap", required=True, help="The gap whose evaluation set is measured.")
+@click.option("--lever", required=True, type=click.Choice(LEVER_ORDER))
+@click.option("--member", "members", multiple=True,
+              help="verify_best_of_n, rag: the member (default: base); route: the members "
+                   "routed between (repeat; default: every registered member).")
+@click.option("--n", "n", default=8, show_default=True, type=click.IntRange(min=1),
+              help="verify_best_of_n: candidates sampled per task.")
+@click.option("--temperature", default=0.8, show_default=True, type=click.FloatRange(min=0),
+              help="verify_best_of_n: sampling temperature.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed.")
+@click.option("--k", "k", type=click.IntRange(min=1),
+              help="rag: experiences retrieved per task (default: [levers] rag_k).")
+@repo_option
+def lever_measure(gap: str, lever: str, members: tuple[str, ...], n: int, temperature: float,
+                  seed: int, k: int | None, repo: Path) -> None:
+    """Measure a lever on the gap's evaluation set through the members; record the try."""
+    from convergent.cli import refusals
+    from convergent.lever_measures import run_best_of_n, run_rag, run_route
+
+    if lever != "route" and len(members) > 1:
+        raise click.UsageError(f"--lever {lever} measures one --member")
+    member = members[0] if members else None
+    with refusals():
+        if lever == "route":
+            record = run_route(repo, gap, list(members) or None)
+        elif lever == "rag":
+            record = run_rag(repo, gap, member, k)
+        else:
+            record = run_best_of_n(repo, gap, n, member, temperature=temperature, seed=seed)
+    _say_measured(record)
+    click.echo(f"{lever}: measured {record['evidence']['measured']:.4f} ± "
+               f"{record['evidence']['stderr']:.4f}", err=True)
+
+
 @lever_group.command(name="best-of-n")
 @click.option("--gap", required=True, help="The gap whose evaluation set is measured.")
 @click.option("--n", "n", default=8, show_default=True, type=click.IntRange(min=1),
               help="Candidates sampled per task.")
-@click.option("--sampler", help="A sampler registered through register_samplers.")
+@click.option("--member", "--sampler", "member",
+              help="The member sampled (default: base).")
 @repo_option
-def lever_best_of_n(gap: str, n: int, sampler: str | None, repo: Path) -> None:
-    """Execution-verify + best-of-N: sample, run the tests, select, record the pass rate."""
-    from convergent.best_of_n import run_best_of_n
+def lever_best_of_n(gap: str, n: int, member: str | None, repo: Path) -> None:
+    """Execution-verify + best-of-N (``lever measure --lever verify_best_of_n``)."""
     from convergent.cli import refusals
+    from convergent.lever_measures import run_best_of_n
 
     with refusals():
-        record = run_best_of_n(repo, gap, n, sampler)
+        record = run_best_of_n(repo, gap, n, member)
     detail = record["evidence"]["detail"]
     click.echo(f"{record['id']} pass rate {detail['solved']}/{detail['tasks']} = "
-               f"{record['evidence']['measured']:.4f} (n={n})")
+               f"{record['evidence']['measured']:.4f} (n={n}), standard error "
+               f"{record['evidence']['stderr']:.4f}")
 
 
 @click.command(name="propose")

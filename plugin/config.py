@@ -32,6 +32,8 @@ DEFAULT_CONFIG: Config = {
                         "functional": "shortlist", "functional_build": "sweep",
                         "embeddings": "auto", "embeddings_build": "required"},
     "base": {"model": "tiny"},
+    "members": {"max_new_tokens": 96, "timeout_s": 900.0},
+    "levers": {"allow_reported": False, "rag_k": 2},
     "cycle": {"autostart": True, "backend": "auto", "external": ["stdlib"],
               "external_share": 0.2, "seed": 0,
               "max_steps": 30, "learning_rate": 0.0002, "lora_r": 8, "lora_alpha": 16},

@@ -229,10 +229,9 @@ def _tamper_attempt(root: Path, say: Say) -> None:
 
 def _levers(root: Path, say: Say) -> None:
     from convergent import demo_agent as agent
-    from convergent.best_of_n import measure, run_best_of_n
     from convergent.config import load_config
-    from convergent.gaps import record_gap, record_lever
-    from convergent.harness import Harness
+    from convergent.gaps import measure_gap
+    from convergent.lever_measures import run_best_of_n, run_rag, run_route
     from convergent.plugins import load_plugins
 
     pm = load_plugins()
@@ -240,44 +239,37 @@ def _levers(root: Path, say: Say) -> None:
         pm.register(agent.ScriptedAgent())
     (root / "evals").mkdir(exist_ok=True)
     (root / EVAL).write_text("".join(json.dumps(t) + "\n" for t in agent.EVAL_TASKS), "utf-8")
-    harness = Harness.for_repo(root, load_config(root))
 
-    def pass_at_1(sample: Callable[[str, int], list[str]]) -> float:
-        return measure(list(agent.EVAL_TASKS), sample, 1,
-                       lambda case: harness.verify(case).passed).pass_rate
+    base = load_config(root)["base"]["model"]
+    _step(say, 3, f"a capability gap is measured: {GAP}, pass@1 of the base ({base}) on {EVAL}")
+    gap = measure_gap(root, GAP, TARGET, EVAL)
+    _say_members(say, gap)
+    say(f"  gap {GAP}: measured {_value(gap)}, target {TARGET}")
 
-    _step(say, 3, f"a capability gap is measured: {GAP}, pass@1 on {EVAL}")
-    baseline = pass_at_1(lambda p, n: agent._candidates(p, n, agent.AGENT_RIGHT_AT))
-    record_gap(root, GAP, "pass@1", TARGET, EVAL, baseline)
-    say(f"  gap {GAP}: measured {baseline:.2f}, target {TARGET}")
-
-    _step(say, 4, "levers first: route, execution-verify + best-of-N, RAG, each measured")
-    routed = pass_at_1(lambda p, n: agent._candidates(p, n, agent.ROUTER_RIGHT_AT))
-    record_lever(root, GAP, "route", routed, {"routed_to": "router", "metric": "pass@1"})
-    say(f"  route to a second model: {routed:.2f}")
-    best = run_best_of_n(root, GAP, n=4, sampler="agent")
-    say(f"  execution-verify + best-of-4: {best['evidence']['measured']:.2f}")
-    rag, retrieved = _rag(root, agent, pass_at_1)
-    record_lever(root, GAP, "rag", rag, {"retrieved": retrieved, "metric": "pass@1"})
-    say(f"  RAG over verified experiences ({len(retrieved)} retrieved): {rag:.2f}")
+    _step(say, 4, "levers first: route, execution-verify + best-of-N, RAG, each measured "
+                  "through the members, every completion run in the sandbox")
+    routed = run_route(root, GAP)
+    _say_members(say, routed)
+    member = routed["evidence"]["detail"]["routed_to"]
+    say(f"  route to the best member ({member}): {_value(routed)}")
+    best = run_best_of_n(root, GAP, n=4, member=member)
+    say(f"  execution-verify + best-of-4 from {member}: {_value(best)}")
+    rag = run_rag(root, GAP, member=member)
+    retrieved = rag["evidence"]["detail"]["retrieved"]
+    say(f"  RAG, {member} given the top-{rag['evidence']['detail']['k']} verified experiences "
+        f"({len(retrieved)} distinct retrieved): {_value(rag)}")
     say(f"  the gap is still open (target {TARGET}): distillation may now be proposed")
 
 
-def _rag(root: Path, agent: Any, pass_at_1: Callable[[Any], float]) -> tuple[float, list[str]]:
-    """Answer each eval task with the closest verified experience from the index."""
-    from convergent.index import query
+def _value(record: dict[str, Any]) -> str:
+    ev = record["evidence"]
+    return f"{ev['measured']:.2f} ± {ev['stderr']:.2f}"
 
-    retrieved: dict[str, str] = {}
-    for task in agent.EVAL_TASKS:
-        hits = query(root, text=task["entry_point"], kind="experience", verified=True, limit=1)
-        if hits:
-            retrieved[task["entry_point"]] = hits[0]["response"]
 
-    def sample(prompt: str, n: int) -> list[str]:
-        name = agent._entry_point(prompt)
-        return [retrieved.get(name, agent.WRONG[name])] * n
-
-    return pass_at_1(sample), sorted(retrieved)
+def _say_members(say: Say, record: dict[str, Any]) -> None:
+    for entry in record["evidence"]["measurements"]:
+        say(f"    {entry['member']}: pass@1 {entry['solved']}/{entry['tasks']} = "
+            f"{entry['pass_rate']:.2f} ± {entry['stderr']:.2f}")
 
 
 def _approve(root: Path, key: Path, say: Say) -> str:

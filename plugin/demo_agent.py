@@ -1,9 +1,11 @@
 """The scripted host agent of ``convergent demo``: real code, real tests, a pluggy plugin.
 
 It stands in for an agent framework: it emits experiences through the
-``convergent_emit`` hook and offers candidate programs through ``register_samplers``
-("agent" its own model, "router" a second model a router could send work to).
-Every candidate is real Python that the sandbox runs against real tests.
+``convergent_emit`` hook and registers two members through ``register_members`` ("agent"
+its own model, "router" a second model a router could send work to). Both answer from a
+script, and both use a verified solution of the same function when retrieval put one in
+their prompt (RAG). Every completion is real Python that the sandbox runs against real
+tests.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ EVAL_TASKS: list[dict[str, str]] = [
      "test": "def check(f):\n    assert f('ada love lace') == 'ALL'\n    assert f('x') == 'X'\n"},
     {"task_id": "strings/count_vowels", "entry_point": "count_vowels",
      "prompt": 'def count_vowels(s):\n    """How many of the letters of s are vowels (aeiou)."""\n',
-     "test": "def check(f):\n    assert f('Banana') == 3\n    assert f('xyz') == 0\n"},
+     "test": "def check(f):\n    assert f('Banana') == 3\n    assert f('xyz') == 0\n"
+             "    assert f('AbE') == 2\n"},
     {"task_id": "strings/dedupe", "entry_point": "dedupe",
      "prompt": 'def dedupe(items):\n    """items without repeats, first ones kept in order."""\n',
      "test": "def check(f):\n    assert f([3, 1, 3, 2, 1]) == [3, 1, 2]\n    assert f([]) == []\n"},
@@ -54,26 +57,47 @@ WRONG = {
 }
 # Which attempt of each model is right (None: never): a weak agent, a slightly better router.
 AGENT_RIGHT_AT = {"shout": 0, "initials": 2, "count_vowels": 3, "dedupe": None, "snake": None}
-ROUTER_RIGHT_AT = {"shout": 0, "initials": 0, "count_vowels": None, "dedupe": None,
+ROUTER_RIGHT_AT = {"shout": 0, "initials": 0, "count_vowels": 2, "dedupe": None,
                    "snake": None}
 
 
 def _entry_point(prompt: str) -> str:
-    return prompt.split("def ", 1)[1].split("(", 1)[0]
+    """The function the task asks for: the last one the prompt opens (after any context)."""
+    return prompt.rsplit("def ", 1)[1].split("(", 1)[0]
+
+
+def _retrieved(prompt: str, name: str) -> str | None:
+    """A solution of ``name`` given as context before the task (by retrieval), if any."""
+    context = prompt.rsplit("def ", 1)[0]
+    start = context.find(f"def {name}(")
+    if start < 0:
+        return None
+    return context[start:].split("\n\n", 1)[0] + "\n"
 
 
 def _candidates(prompt: str, n: int, right_at: dict[str, int | None]) -> list[str]:
     name = _entry_point(prompt)
+    shown = _retrieved(prompt, name)
+    if shown is not None:
+        return [shown] * n
     return [RIGHT[name] if right_at.get(name) == i else WRONG[name] for i in range(n)]
 
 
+def _member(right_at: dict[str, int | None]) -> Any:
+    def generate(prompts: list[str], n: int, temperature: float, seed: int
+                 ) -> list[list[str]]:
+        return [_candidates(prompt, n, right_at) for prompt in prompts]
+
+    return generate
+
+
 class ScriptedAgent:
-    """The demo's host: samplers for the levers, drafts for the log."""
+    """The demo's host: members for the levers, drafts for the log."""
 
     @hookimpl
-    def register_samplers(self, register: Any) -> None:
-        register("agent", lambda prompt, n: _candidates(prompt, n, AGENT_RIGHT_AT))
-        register("router", lambda prompt, n: _candidates(prompt, n, ROUTER_RIGHT_AT))
+    def register_members(self, register: Any) -> None:
+        register("agent", _member(AGENT_RIGHT_AT))
+        register("router", _member(ROUTER_RIGHT_AT))
 
 
 def experience(task: str, response: str, tests: str, entry_point: str,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent.errors import ConvergentError, RepoError
+from convergent.harness import ExecutionCase
 from convergent.records import canonical_json
 
 DEFAULT = "default"
@@ -41,19 +42,32 @@ def _shipped_holdout() -> Path:
     return Path(str(resources.files("convergent.data") / "holdout.jsonl"))
 
 
+def task_case(task: Mapping[str, Any], completion: str) -> ExecutionCase:
+    """The HumanEval convention: prompt + completion, the tests, then check(entry_point).
+    Every scorer of a task's completion builds its case here (tripwire, gaps, levers)."""
+    return ExecutionCase(f"{task['prompt']}{completion}\n", task["test"], task["entry_point"])
+
+
 def read_tasks(path: Path) -> list[Task]:
     """HumanEval-format tasks from a JSONL file; errors name the line and field."""
+    return parse_tasks(path.read_text("utf-8"), str(path))
+
+
+def parse_tasks(text: str, where: str) -> list[Task]:
+    """HumanEval-format tasks from JSONL text; errors name ``where``, the line and field."""
     tasks = []
-    for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             task = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise RepoError(f"{path}:{lineno}: not JSON: {exc.msg}") from None
+            raise RepoError(f"{where}:{lineno}: not JSON: {exc.msg}") from None
+        if not isinstance(task, dict):
+            raise RepoError(f"{where}:{lineno}: not a JSON object")
         for field in TASK_FIELDS:
             if not isinstance(task.get(field), str):
-                raise RepoError(f"{path}:{lineno}: {field}: missing or not a string")
+                raise RepoError(f"{where}:{lineno}: {field}: missing or not a string")
         tasks.append(task)
     return tasks
 

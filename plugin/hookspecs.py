@@ -80,10 +80,24 @@ def register_holdouts(register: Callable[[str, Callable[[], Any]], None]) -> Non
 
 
 @hookspec
-def register_samplers(register: Callable[[str, Callable[[str, int], list[str]]], None]) -> None:
-    """Register candidate samplers for the best-of-N lever: ``register(name, sample)``.
+def register_members(register: Callable[[str, Callable[..., list[list[str]]]], None],
+                     config: Mapping[str, Any]) -> None:
+    """Register members, the models levers route to: ``register(name, generate)``.
 
-    ``sample(prompt, n)`` returns ``n`` candidate programs.
+    ``generate(prompts: list[str], n: int, temperature: float, seed: int) ->
+    list[list[str]]`` returns ``n`` completions per prompt (HumanEval convention: the text
+    that follows the prompt), deterministic at temperature 0. The built-in ``base`` is the
+    repo's configured base model; a plugin's member of the same name replaces it.
+
+    :param config: the records repo's resolved config.
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[[str, Callable[[str, int], list[str]]], None]) -> None:
+    """Older form of :func:`register_members`: ``register(name, sample)``, where
+    ``sample(prompt, n)`` returns ``n`` completions; each sampler is a member of that name
+    (unless a member of that name is registered).
     """
 
 

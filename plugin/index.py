@@ -139,15 +139,17 @@ def query(
     kind: str | None = None,
     verified: bool | None = None,
     limit: int = 20,
+    any_word: bool = False,
 ) -> list[dict[str, Any]]:
     """Records matching every given filter, best full-text match first (newest first
     without ``text``). Updates the index first.
 
-    ``text`` is plain words, all required; FTS syntax in it is not interpreted.
+    ``text`` is plain words, all required (``any_word``: any one of them, ranked by BM25,
+    as retrieval asks); FTS syntax in it is not interpreted.
     """
     root = Path(root)
     update_index(root)
-    sql, params = _query_sql(text, kind, verified, limit)
+    sql, params = _query_sql(text, kind, verified, limit, any_word)
     # Shared: a rebuild swaps the file only while no reader has it open.
     with _flock(root, fcntl.LOCK_SH):
         db = _connect(index_path(root))
@@ -157,10 +159,12 @@ def query(
             db.close()
 
 
-def fts_phrase_query(text: str) -> str:
-    """Each whitespace-separated word as a quoted FTS5 string (implicit AND), so that
-    user text such as ``NOT``, ``*``, ``:`` or ``"`` can never act as query syntax."""
-    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+def fts_phrase_query(text: str, any_word: bool = False) -> str:
+    """Each whitespace-separated word as a quoted FTS5 string (implicit AND, or OR with
+    ``any_word``), so that user text such as ``NOT``, ``*``, ``:`` or ``"`` can never act
+    as query syntax."""
+    joiner = " OR " if any_word else " "
+    return joiner.join('"' + word.replace('"', '""') + '"' for word in text.split())
 
 
 def migrate(db: sqlite_utils.Database) -> None:
@@ -479,12 +483,12 @@ def _parse(chunk: bytes, segment: str, first_line: int, first_seq: int
 # -- querying -----------------------------------------------------------------------------
 
 
-def _query_sql(text: str | None, kind: str | None, verified: bool | None, limit: int
-               ) -> tuple[str, dict[str, Any]]:
+def _query_sql(text: str | None, kind: str | None, verified: bool | None, limit: int,
+               any_word: bool = False) -> tuple[str, dict[str, Any]]:
     columns = ", ".join(f"records.{c}" for c in RECORD_COLUMNS)
     where: list[str] = []
     params: dict[str, Any] = {"limit": limit}
-    match = fts_phrase_query(text) if text else ""
+    match = fts_phrase_query(text, any_word) if text else ""
     if match:
         sql = (f"SELECT {columns} FROM records_fts "
                "JOIN records ON records.rowid = records_fts.rowid")

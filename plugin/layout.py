@@ -10,6 +10,8 @@ GITATTRIBUTES = ".gitattributes"
 RECORDS_DIR = "data/convergence/records"
 SOURCES_DIR = "data/convergence/sources"
 ADAPTERS_DIR = "data/convergence/adapters"
+# Completions of measured gaps and levers, each file named by its own sha256.
+OUTCOMES_DIR = "data/convergence/outcomes"
 ACTIVE_FILE = "data/convergence/ACTIVE"
 LOCAL_DIR = ".convergent"
 SEGMENT_PREFIX = "seg-"
@@ -19,6 +21,11 @@ SEGMENT_SUFFIX = ".jsonl"
 def segment_name(number: int) -> str:
     """Segments sort by name in log order: seg-000001.jsonl, seg-000002.jsonl, ..."""
     return f"{SEGMENT_PREFIX}{number:06d}{SEGMENT_SUFFIX}"
+
+
+def outcomes_file(sha256: str) -> str:
+    """Where the completions file whose content hashes to ``sha256`` lives."""
+    return f"{OUTCOMES_DIR}/{sha256}.jsonl"
 
 
 def is_segment(relpath: str) -> bool:

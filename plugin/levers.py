@@ -20,6 +20,25 @@ from dataclasses import dataclass
 from typing import Any
 
 LEVER_ORDER = ("route", "verify_best_of_n", "rag")
+REPORTED_REFUSED = ("a typed number (reported, not measured) is refused: measure it "
+                    "(`convergent gap measure`, `convergent lever measure`), or let the repo "
+                    "accept reported numbers with [levers] allow_reported = true")
+
+
+def allow_reported(config: Mapping[str, Any]) -> bool:
+    """``[levers] allow_reported``: only a real TOML ``true`` accepts typed numbers."""
+    return config.get("levers", {}).get("allow_reported", False) is True
+
+
+def is_measured(record: Mapping[str, Any]) -> bool:
+    """Whether a gap or lever record was measured here (per-task outcomes), not typed."""
+    evidence = record.get("evidence")
+    return isinstance(evidence, dict) and bool(evidence.get("measurements"))
+
+
+def how_measured(record: Mapping[str, Any]) -> str:
+    """"measured" or "reported, not measured": how a proposal shows a record's value."""
+    return "measured" if is_measured(record) else "reported, not measured"
 
 
 @dataclass(frozen=True)
@@ -110,24 +129,26 @@ def gap_state_since(history: list[Mapping[str, Any]], gap_name: str,
 
 
 def plan_proposal(history: list[Mapping[str, Any]], gap_name: str,
-                  proposal_id: str | None = None) -> LeverPlan:
+                  proposal_id: str | None = None, *, reported_ok: bool) -> LeverPlan:
     """Levers first for a proposal (``proposal_id``, or a new one after ``history``): the
     tries recorded before it, in this gap state."""
     ids = [r.get("id") for r in history]
     position = ids.index(proposal_id) if proposal_id in ids else len(history)
     return plan_levers(history[:position], gap_name,
-                       since=gap_state_since(history, gap_name, proposal_id))
+                       since=gap_state_since(history, gap_name, proposal_id),
+                       reported_ok=reported_ok)
 
 
-def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, Any]
-                      ) -> list[str]:
+def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, Any], *,
+                      reported_ok: bool) -> list[str]:
     """Why ``proposal`` does not satisfy levers first in ``history`` (empty: it does): the
-    plan must hold and the proposal must link the gap and the tries it relies on."""
+    plan must hold and the proposal must link the gap and the tries it relies on.
+    ``reported_ok``: the repo's :func:`allow_reported` (typed numbers count)."""
     evidence = proposal.get("evidence")
     gap_name = evidence.get("gap") if isinstance(evidence, dict) else None
     if not isinstance(gap_name, str):
         return ["proposal names no gap (evidence.gap)"]
-    plan = plan_proposal(history, gap_name, str(proposal.get("id")))
+    plan = plan_proposal(history, gap_name, str(proposal.get("id")), reported_ok=reported_ok)
     if not plan.ok or plan.gap is None:
         return list(plan.missing)
     needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
@@ -138,14 +159,17 @@ def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, A
 
 
 def plan_levers(history: list[Mapping[str, Any]], gap_name: str,
-                since: Since | None = None) -> LeverPlan:
+                since: Since | None = None, *, reported_ok: bool) -> LeverPlan:
     """Check levers-first for ``gap_name`` against the records in ``history`` (log order);
-    with ``since``, tries count only after it too."""
+    with ``since``, tries count only after it too. Without ``reported_ok``, a gap or try
+    whose number was typed (not measured) does not count."""
     gap = find_gap(history, gap_name)
     if gap is None:
         return LeverPlan(None, [], [f"no gap named {gap_name!r} is recorded: run "
-                                    f"`convergent gap add {gap_name} ...` first"])
+                                    f"`convergent gap measure {gap_name} ...` first"])
     missing: list[str] = []
+    if not reported_ok and not is_measured(gap):
+        missing.append(f"gap {gap_name!r} ({gap['id']}): {REPORTED_REFUSED}")
     chosen: list[dict[str, Any]] = []
     after = gap["ts"]
     first_bound = ("the gap was recorded", " (out of order)")
@@ -171,6 +195,9 @@ def plan_levers(history: list[Mapping[str, Any]], gap_name: str,
         measured = latest.get("evidence", {}).get("measured")
         if not isinstance(measured, int | float) or isinstance(measured, bool):
             missing.append(f"lever {lever!r} try {latest['id']} has no measured value")
+            continue
+        if not reported_ok and not is_measured(latest):
+            missing.append(f"lever {lever!r} try {latest['id']}: {REPORTED_REFUSED}")
             continue
         if not gap_is_open(gap, float(measured)):
             missing.append(f"lever {lever!r} closed gap {gap_name!r} (measured {measured}, "

@@ -10,9 +10,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from convergent.config import Config
+from convergent.levers import how_measured, is_measured
 
 if TYPE_CHECKING:
     from convergent.proposals import DatasetReport
+
+
+def _value(record: dict[str, Any]) -> str:
+    """A recorded value as a reviewer must read it: measured (± its standard error, with
+    the members measured) or reported, not measured."""
+    ev = record["evidence"]
+    if not is_measured(record):
+        return f"{ev['measured']} ({how_measured(record)})"
+    members = ", ".join(f"{m['member']} {m['solved']}/{m['tasks']}"
+                        for m in ev["measurements"])
+    return f"{ev['measured']:.4f} ± {ev.get('stderr', 0.0):.4f} (measured: {members})"
 
 
 def _gap_section(gap: dict[str, Any]) -> list[str]:
@@ -21,7 +33,7 @@ def _gap_section(gap: dict[str, Any]) -> list[str]:
     return ["### Gap", "",
             "| gap | metric | measured | target | evaluation set | record |",
             "|---|---|---|---|---|---|",
-            f"| `{ev['name']}` | {ev['metric']} ({better}) | {ev['measured']} | {ev['target']} "
+            f"| `{ev['name']}` | {ev['metric']} ({better}) | {_value(gap)} | {ev['target']} "
             f"| `{ev['eval']}` | `{gap['id'][:19]}` |", ""]
 
 
@@ -32,7 +44,7 @@ def _lever_section(gap: dict[str, Any], levers: list[dict[str, Any]]) -> list[st
             "|---|---|---|---|---|---|---|"]
     for i, lever in enumerate(levers, 1):
         ev = lever["evidence"]
-        rows.append(f"| {i} | {ev['lever']} | {ev['measured']} | {target} | still open | "
+        rows.append(f"| {i} | {ev['lever']} | {_value(lever)} | {target} | still open | "
                     f"{lever['ts']} | `{lever['id'][:19]}` |")
     return [*rows, ""]
 

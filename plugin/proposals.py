@@ -29,7 +29,7 @@ from convergent.config import Config, load_config
 from convergent.errors import ConvergentError, RepoError
 from convergent.gitops import open_repo
 from convergent.layout import RECORDS_DIR
-from convergent.levers import LEVER_ORDER, plan_proposal
+from convergent.levers import LEVER_ORDER, allow_reported, plan_proposal
 from convergent.recorder import Recorder
 from convergent.status import read_records
 
@@ -52,11 +52,11 @@ class LeversFirstError(ProposalError):
                          f"{lines}")
 
 
-# What to run for each lever; best-of-N is built in, the others are measured by the host.
+# What to run for each lever: each one is measured here, through the registered members.
 _HOW = {
-    "route": "convergent lever record --gap {gap} --lever route --measured VALUE",
-    "verify_best_of_n": "convergent lever best-of-n --gap {gap} --n 8",
-    "rag": "convergent lever record --gap {gap} --lever rag --measured VALUE",
+    "route": "convergent lever measure --gap {gap} --lever route",
+    "verify_best_of_n": "convergent lever measure --gap {gap} --lever verify_best_of_n --n 8",
+    "rag": "convergent lever measure --gap {gap} --lever rag",
 }
 
 
@@ -182,10 +182,10 @@ def propose(root: Path, gap_name: str, *, push_remote: str | None = None) -> Pro
     root = Path(root).resolve()
     _require_committed_log(root)
     records = read_records(root)
-    plan = plan_proposal(records, gap_name)
+    config = load_config(root)
+    plan = plan_proposal(records, gap_name, reported_ok=allow_reported(config))
     if not plan.ok or plan.gap is None:
         raise LeversFirstError(gap_name, plan.missing)
-    config = load_config(root)
     dataset = dataset_report(root, config, records)
     branch, record = _commit_on_branch(root, _draft(plan.gap, plan.levers, config, dataset))
     if push_remote:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 SOURCE = {"emitter": "tests/agent", "model": "tiny", "origin": "self"}
@@ -38,3 +40,14 @@ def note(n: int = 0) -> dict[str, Any]:
                          "target": 0.8, "measured": 0.5, "eval": "internal/eval"},
             "confidence": 1.0, "source": {"emitter": "tests", "model": "none",
                                           "origin": "operator"}}
+
+
+def accept_notes(root: Path) -> None:
+    """A note is a gap record with a typed value: commit ``[levers] allow_reported = true``
+    so that the gates accept notes in a log-only test (measured gaps are tested in
+    test_measured_levers)."""
+    path = root / ".convergent.toml"
+    path.write_text(path.read_text("utf-8").replace("allow_reported = false",
+                                                    "allow_reported = true"), "utf-8")
+    subprocess.run(["git", "commit", "-q", "-m", "config: accept reported numbers (notes)",
+                    "--", ".convergent.toml"], cwd=root, check=True, capture_output=True)

@@ -79,14 +79,25 @@ def set_config(root: Path, table: str, key: str, value: str) -> None:
     git(root, *who, "commit", "-q", "-m", f"config: [{table}] {key} = {value}")
 
 
+def allow_reported(root: Path) -> None:
+    """Let the repo accept typed numbers ([levers] allow_reported = true), once: for tests
+    about what happens after the levers (their measuring is tested in test_measured_levers)."""
+    if "allow_reported = true" not in (root / ".convergent.toml").read_text("utf-8"):
+        set_config(root, "levers", "allow_reported", "true")
+
+
 def gap(root: Path, name: str = "strings", measured: float = 0.3) -> dict[str, Any]:
+    """A gap with a typed value (the repo is set to allow reported numbers)."""
     write_eval(root)
+    allow_reported(root)
     return record_gap(root, name, "pass@1", 0.8, EVAL, measured)
 
 
 def levers(root: Path, name: str = "strings", order: tuple[str, ...] = (
         "route", "verify_best_of_n", "rag"), measured: tuple[float, ...] = (0.4, 0.5, 0.6)
            ) -> list[dict[str, Any]]:
+    """Lever tries with typed values (the repo is set to allow reported numbers)."""
+    allow_reported(root)
     return [record_lever(root, name, lever, value, {"how": f"{lever} tried in a test"})
             for lever, value in zip(order, measured, strict=True)]
 

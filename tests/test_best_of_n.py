@@ -1,5 +1,6 @@
 """The built-in execution-verify + best-of-N lever, with a deterministic fake sampler whose
-candidates are real code run against real tests in the sandbox."""
+candidates are real code run against real tests in the sandbox. The sampler comes through
+the older ``register_samplers`` hook, which makes it a member of that name."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 from gapflow import TASKS, gap, git, records, skip_git_hooks
 
-from convergent.best_of_n import BestOfNError, choose_sampler, run_best_of_n
 from convergent.cli import cli
+from convergent.config import load_config
 from convergent.gaps import GapError
 from convergent.hookspecs import hookimpl
+from convergent.lever_measures import LeverError, run_best_of_n
+from convergent.members import MemberError, choose_member
 from convergent.plugins import load_plugins
 
 # Per task, the candidates the fake model proposes: some pass the task's tests, some fail
@@ -56,14 +59,14 @@ def sampler() -> Iterator[None]:
 
 def test_best_of_n_records_the_exact_pass_rate(records_repo: Path, sampler: None) -> None:
     the_gap = gap(records_repo)
-    record = run_best_of_n(records_repo, "strings", n=3)
+    record = run_best_of_n(records_repo, "strings", n=3, member="fake")
     ev = record["evidence"]
     assert ev["lever"] == "verify_best_of_n" and ev["gap"] == "strings"
     assert ev["measured"] == 2 / 3
     assert record["links"] == [the_gap["id"]]
     detail = ev["detail"]
     assert (detail["n"], detail["tasks"], detail["solved"]) == (3, 3, 2)
-    assert detail["sampler"] == "fake" and detail["eval"] == "evals/strings.jsonl"
+    assert detail["member"] == "fake" and detail["eval"] == "evals/strings.jsonl"
     assert [(t["task_id"], t["candidates"], t["passed"], t["selected"])
             for t in detail["per_task"]] == [("strings/0", 3, 2, 1), ("strings/1", 3, 1, 0),
                                             ("strings/2", 3, 0, None)]
@@ -77,7 +80,7 @@ def test_n_bounds_the_tries_and_the_cli_prints_the_numbers(records_repo: Path, s
     skip_git_hooks(monkeypatch)
     gap(records_repo)
     result = CliRunner().invoke(cli, ["lever", "best-of-n", "--gap", "strings", "--n", "1",
-                                      "--repo", str(records_repo)])
+                                      "--sampler", "fake", "--repo", str(records_repo)])
     assert result.exit_code == 0, result.output
     # With one candidate only the first ones count: shout fails, initials passes.
     assert "pass rate 1/3 = 0.3333 (n=1)" in result.output
@@ -85,24 +88,29 @@ def test_n_bounds_the_tries_and_the_cli_prints_the_numbers(records_repo: Path, s
         "task_id": TASKS[0]["task_id"], "candidates": 1, "passed": 0, "selected": None}
 
 
-def test_the_sampler_is_chosen_by_name_or_as_the_only_one(sampler: None) -> None:
-    assert choose_sampler(None)[0] == "fake"
-    with pytest.raises(BestOfNError, match="no sampler named 'big'; registered: fake"):
-        choose_sampler("big")
+def test_the_member_is_chosen_by_name_or_is_the_base(records_repo: Path, sampler: None
+                                                      ) -> None:
+    config = load_config(records_repo)
+    assert choose_member(config, None)[0] == "base"
+    assert choose_member(config, "fake")[0] == "fake"
+    with pytest.raises(MemberError, match="no member named 'big'; registered: base, fake"):
+        choose_member(config, "big")
     pm = load_plugins()
     other = FakeSamplerPlugin("other", fake_sample)
     pm.register(other, name="test-other-sampler")
     try:
-        with pytest.raises(BestOfNError, match=r"several samplers .*fake, other.*--sampler"):
-            choose_sampler(None)
-        assert choose_sampler("other")[0] == "other"
+        assert choose_member(config, "other")[0] == "other"
     finally:
         pm.unregister(other)
 
 
-def test_without_a_sampler_or_a_gap_the_lever_says_what_to_do(records_repo: Path) -> None:
+def test_without_a_gap_or_a_member_the_lever_says_what_to_do(records_repo: Path) -> None:
     with pytest.raises(GapError, match="no gap named 'strings'"):
         run_best_of_n(records_repo, "strings")
-    with pytest.raises(BestOfNError, match="no sampler is registered: a host registers one "
-                                           "through the register_samplers hook"):
-        choose_sampler(None)
+    gap(records_repo)
+    with pytest.raises(MemberError, match="no member named 'fake'; registered: base "
+                                          r"\(a host registers its models through the "
+                                          r"register_members hook\)"):
+        run_best_of_n(records_repo, "strings", member="fake")
+    with pytest.raises(LeverError, match="n must be at least 1, got 0"):
+        run_best_of_n(records_repo, "strings", n=0)

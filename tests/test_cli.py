@@ -7,7 +7,7 @@ from pathlib import Path
 
 import git
 from click.testing import CliRunner
-from drafts import experience, note
+from drafts import accept_notes, experience, note
 
 from convergent.cli import cli
 from convergent.log import iter_raw_lines
@@ -75,6 +75,7 @@ def test_emit_appends_good_lines_and_names_each_bad_one(records_repo: Path) -> N
 
 
 def test_emit_commit_verify_status_round_trip(records_repo: Path, tmp_path: Path) -> None:
+    accept_notes(records_repo)
     drafts = tmp_path / "drafts.jsonl"
     drafts.write_text("\n".join(canonical_json(note(i)) for i in range(5)) + "\n")
     assert invoke("emit", str(drafts), "--repo", str(records_repo)).exit_code == 0

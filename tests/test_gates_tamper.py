@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import UNSIGNED_WARNING
-from drafts import note
+from drafts import accept_notes, note
 from gapflow import without_hooks
 
 from convergent.cli import cli
@@ -30,6 +30,7 @@ def check_all(root: Path) -> tuple[int, str]:
 
 @pytest.fixture
 def committed(records_repo: Path) -> Path:
+    accept_notes(records_repo)
     with Recorder(records_repo, verify=False) as recorder:
         for i in range(3):
             recorder.emit(note(i))

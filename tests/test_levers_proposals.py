@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from drafts import experience
-from gapflow import EVAL, gap, git, levers, records, skip_git_hooks, write_eval
+from gapflow import (
+    EVAL,
+    allow_reported,
+    gap,
+    git,
+    levers,
+    records,
+    skip_git_hooks,
+    write_eval,
+)
 
 from convergent.cli import cli
 from convergent.gaps import GapError, record_gap, record_lever
@@ -35,7 +44,7 @@ def refusal(root: Path) -> list[str]:
 
 def test_lever_tries_need_a_known_lever_and_a_recorded_gap(records_repo: Path, fast: None) -> None:
     with pytest.raises(GapError, match="no gap named 'strings' is recorded: run `convergent "
-                                       "gap add strings"):
+                                       "gap measure strings --eval PATH --target T` first"):
         record_lever(records_repo, "strings", "route", 0.5, {})
     with pytest.raises(GapError, match="evaluation set 'nope.jsonl' does not exist"):
         record_gap(records_repo, "strings", "pass@1", 0.8, "nope.jsonl", 0.3)
@@ -59,8 +68,10 @@ def test_a_proposal_without_lever_evidence_names_each_missing_lever(records_repo
     assert len(lines) == 3
     for line, lever in zip(lines, ("route", "verify_best_of_n", "rag"), strict=True):
         assert f"lever '{lever}' was never tried for gap 'strings'" in line
-    assert "next: `convergent lever record --gap strings --lever route" in lines[0]
-    assert "next: `convergent lever best-of-n --gap strings --n 8`" in lines[1]
+    assert "next: `convergent lever measure --gap strings --lever route`" in lines[0]
+    assert ("next: `convergent lever measure --gap strings --lever verify_best_of_n --n 8`"
+            in lines[1])
+    assert "next: `convergent lever measure --gap strings --lever rag`" in lines[2]
 
 
 def test_lever_tries_older_than_the_gap_do_not_count(records_repo: Path, fast: None) -> None:
@@ -94,9 +105,13 @@ def test_a_lever_that_closed_the_gap_is_refused(records_repo: Path, fast: None) 
 def test_the_cli_refuses_with_exit_1_and_every_piece(records_repo: Path) -> None:
     write_eval(records_repo)
     runner = CliRunner()
-    added = runner.invoke(cli, ["gap", "add", "strings", "--metric", "pass@1", "--target",
-                                "0.8", "--eval", EVAL, "--measured", "0.3", "--repo",
-                                str(records_repo)])
+    typed = ["gap", "add", "strings", "--metric", "pass@1", "--target", "0.8", "--eval", EVAL,
+             "--measured", "0.3", "--repo", str(records_repo)]
+    refused = runner.invoke(cli, typed)
+    assert refused.exit_code == 1
+    assert "a typed number (reported, not measured) is refused" in refused.output
+    allow_reported(records_repo)
+    added = runner.invoke(cli, typed)
     assert added.exit_code == 0, added.output
     result = runner.invoke(cli, ["propose", "--gap", "strings", "--repo", str(records_repo)])
     assert result.exit_code == 1
@@ -143,8 +158,9 @@ def test_a_proposal_is_a_branch_made_without_touching_the_working_tree(records_r
 
     text = proposal.description
     assert f"Proposal `{record['id']}` on branch `{proposal.branch}`" in text
-    assert "| 1 | route | 0.4 | 0.8 | still open |" in text
-    assert "| 3 | rag | 0.6 | 0.8 | still open |" in text
+    assert "| 0.3 (reported, not measured) | 0.8 |" in text
+    assert "| 1 | route | 0.4 (reported, not measured) | 0.8 | still open |" in text
+    assert "| 3 | rag | 0.6 (reported, not measured) | 0.8 | still open |" in text
     assert "- verified, to train on: 1" in text
     assert "- unverified, never trained on: 1" in text
     assert "excluded by the decontamination gate" in text and "hold-out): 0" in text
@@ -196,9 +212,9 @@ def test_tries_back_one_cycle_unless_it_halted_or_was_reverted(
     if reverted:
         history.append(_record("revert", 12, **{"from": "sha256:aa", "to": "base"}))
     second = _proposal(20, tries)
-    problems = proposal_problems([*history, second], second)
+    problems = proposal_problems([*history, second], second, reported_ok=True)
     assert (problems == []) is reusable, problems
-    assert plan_proposal(history, "strings").ok is reusable
+    assert plan_proposal(history, "strings", reported_ok=True).ok is reusable
     if not reusable:
         assert problems == [
             f"lever {lever!r} for gap 'strings' was tried before cycle cycle11 of proposal "
@@ -206,14 +222,15 @@ def test_tries_back_one_cycle_unless_it_halted_or_was_reverted(
             "the levers again): try it again" for lever in ("route", "verify_best_of_n", "rag")]
         fresh = _tries(13)
         again = _proposal(20, fresh)
-        assert proposal_problems([*history, *fresh, again], again) == []
+        assert proposal_problems([*history, *fresh, again], again, reported_ok=True) == []
 
 
 def test_a_proposal_waiting_for_its_cycle_holds_the_tries() -> None:
     tries = _tries(1)
     first = _proposal(10, tries)
     second = _proposal(20, tries)
-    assert proposal_problems([GAP_RECORD, *tries, first, second], second)[0].endswith(
+    assert proposal_problems([GAP_RECORD, *tries, first, second], second,
+                             reported_ok=True)[0].endswith(
         "tried before proposal proposal10 for this gap, which has no cycle yet (one cycle "
         "per measured gap state: measure the levers again): try it again")
     # Tries after the first proposal allow a second one, until the first one's cycle
@@ -221,10 +238,10 @@ def test_a_proposal_waiting_for_its_cycle_holds_the_tries() -> None:
     fresh = _tries(11)
     second = _proposal(20, fresh)
     history = [GAP_RECORD, *tries, first, *fresh, second]
-    assert proposal_problems(history, second) == []
+    assert proposal_problems(history, second, reported_ok=True) == []
     cycle = _record("cycle", 30, proposal=first["id"], outcome="promoted", adapter="sha256:aa")
     assert "was tried before cycle cycle30 of proposal proposal10" in proposal_problems(
-        [*history, cycle], second)[0]
+        [*history, cycle], second, reported_ok=True)[0]
 
 
 def test_propose_again_after_an_unfinished_proposal_is_refused(records_repo: Path,
@@ -237,6 +254,6 @@ def test_propose_again_after_an_unfinished_proposal_is_refused(records_repo: Pat
     assert len(lines) == 3
     assert (f"lever 'route' for gap 'strings' was tried before proposal "
             f"{first.record['id'][7:19]} for this gap, which has no cycle yet") in lines[0]
-    assert "next: `convergent lever record --gap strings --lever route" in lines[0]
+    assert "next: `convergent lever measure --gap strings --lever route`" in lines[0]
     levers(records_repo)
     assert propose(records_repo, "strings").record["links"] != first.record["links"]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from drafts import SOURCE, experience, note
+from drafts import SOURCE, accept_notes, experience, note
 from evidence import NO_HOOKS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -228,6 +228,7 @@ def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def test_committed_bad_lines_are_named_never_crashed_on(records_repo: Path) -> None:
     """Every class in one commit (past the hooks: a clone without them): check, verify, status,
     index and query each name the lines or go on without them."""
+    accept_notes(records_repo)
     with Recorder(records_repo, verify=False) as recorder:
         recorder.emit(note(0))
         recorder.commit()

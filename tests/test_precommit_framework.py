@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from drafts import note
+from drafts import accept_notes, note
 
 from convergent.recorder import Recorder
 from convergent.records import canonical_json, finalize
@@ -43,6 +43,7 @@ def test_pre_commit_blocks_a_bad_commit_and_passes_a_good_one(
     from convergent.repo import init_repo
 
     root = init_repo(tmp_path / "records", install_hooks=False)
+    accept_notes(root)
     with Recorder(root, verify=False) as recorder:
         recorder.emit(note(1))
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import git
-from drafts import experience, note
+from drafts import accept_notes, experience, note
 
 from convergent.hookspecs import hookimpl
 from convergent.integrity import verify_log
@@ -56,6 +56,7 @@ def test_emit_through_the_pluggy_hook_notifies_observers(records_repo: Path) -> 
 
 
 def test_commit_every_n_records_batches_commits(records_repo: Path) -> None:
+    accept_notes(records_repo)
     repo = git.Repo(records_repo)
     before = len(list(repo.iter_commits()))
     with Recorder(records_repo, verify=False, commit_every=10) as recorder:
@@ -69,6 +70,7 @@ def test_commit_every_n_records_batches_commits(records_repo: Path) -> None:
 
 
 def test_commit_every_t_seconds(records_repo: Path) -> None:
+    accept_notes(records_repo)
     repo = git.Repo(records_repo)
     before = len(list(repo.iter_commits()))
     with Recorder(records_repo, verify=False, commit_seconds=0.2) as recorder:

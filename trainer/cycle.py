@@ -103,7 +103,7 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     proposal_problems`, the very function of the ``levers-first`` gate).
     """
     from convergent.approval import approval_records, record_problems
-    from convergent.levers import proposal_problems
+    from convergent.levers import allow_reported, proposal_problems
 
     ids = {r.get("id") for r in history}
     if proposal.get("id") not in ids:
@@ -113,7 +113,8 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
         return [f"approval {approval.get('id')} is not the committed approval of proposal "
                 f"{proposal['id']}"]
     return [*(f"approval: {p}" for p in record_problems(root, approval, "HEAD")),
-            *(f"levers-first: {p}" for p in proposal_problems(history, proposal))]
+            *(f"levers-first: {p}" for p in proposal_problems(
+                history, proposal, reported_ok=allow_reported(config)))]
 
 
 def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]],

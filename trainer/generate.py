@@ -5,8 +5,10 @@
 
 ``in.jsonl`` has one ``{"prompt": str, ...}`` per line; ``out.jsonl`` gets the same objects,
 in order, each with ``"completions": [K strings]`` added (the generated text only, without the
-prompt). K=1 decodes greedily; K>1 samples at temperature T, seeded per prompt (seed + line
-index), so a prompt's samples do not depend on the prompts before it. Parent processes call
+prompt). ``--temperature 0`` decodes greedily (K copies of the greedy answer); without
+``--temperature``, K=1 decodes greedily and K>1 samples at 0.8. Sampling is seeded per prompt
+(seed + line index), so a prompt's samples do not depend on the prompts before it. ``--base
+tiny`` is the offline test model, built once in the user cache. Parent processes call
 :func:`generate`, which runs this module in a subprocess (torch stays out of the caller).
 """
 
@@ -74,17 +76,25 @@ def load_model(base: str, adapter: Path | None) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def resolve_base(base: str) -> str:
+    """``tiny``: the offline test model (built once in the user cache); else as given."""
+    if base != "tiny":
+        return base
+    from convergent.trainer.cycle import resolve_base_model
+
+    return resolve_base_model({"base": {"model": base}})
+
+
 def complete(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, samples: int,
              temperature: float, seed: int) -> list[str]:
-    """``samples`` completions of ``prompt`` (greedy when ``samples`` is 1)."""
+    """``samples`` completions of ``prompt``, sampled at ``temperature`` (seeded)."""
     import torch
 
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    sampling: dict[str, Any] = {"do_sample": False}
-    if samples > 1:
-        # Plain temperature sampling: no top-k/top-p truncation hiding the model's diversity.
-        sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        torch.manual_seed(seed)
+    # Plain temperature sampling: no top-k/top-p truncation hiding the model's diversity.
+    sampling: dict[str, Any] = {"do_sample": True, "temperature": temperature, "top_k": 0,
+                                "top_p": 1.0}
+    torch.manual_seed(seed)
     with torch.inference_mode():
         output = model.generate(**inputs, max_new_tokens=max_new_tokens,
                                 num_return_sequences=samples,
@@ -130,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="JSONL to write")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--samples", type=int, default=1, help="completions per prompt (K)")
-    parser.add_argument("--temperature", type=float, default=0.8, help="used when K > 1")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="0: greedy; default: greedy for K = 1, else 0.8")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (K > 1)")
     return parser
 
@@ -138,21 +149,23 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.samples < 1 or args.max_new_tokens < 1 or args.temperature <= 0:
-        parser.error("--samples and --max-new-tokens must be >= 1, --temperature > 0")
+    if args.samples < 1 or args.max_new_tokens < 1 or (args.temperature or 0) < 0:
+        parser.error("--samples and --max-new-tokens must be >= 1, --temperature >= 0")
+    temperature = args.temperature if args.temperature is not None else (
+        0.0 if args.samples == 1 else 0.8)
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "0")  # one GPU at most
     try:
         rows = read_prompts(args.prompts)
-        model, tokenizer = load_model(args.base, args.adapter)
-        if args.samples == 1:
+        model, tokenizer = load_model(resolve_base(args.base), args.adapter)
+        if temperature == 0:
             batched = complete_greedy_batch(model, tokenizer, [r["prompt"] for r in rows],
                                             max_new_tokens=args.max_new_tokens)
             for row, completions in zip(rows, batched, strict=True):
-                row["completions"] = completions
-        for index, row in enumerate(rows if args.samples > 1 else []):
+                row["completions"] = completions * args.samples
+        for index, row in enumerate(rows if temperature > 0 else []):
             row["completions"] = complete(model, tokenizer, row["prompt"],
                                           max_new_tokens=args.max_new_tokens,
-                                          samples=args.samples, temperature=args.temperature,
+                                          samples=args.samples, temperature=temperature,
                                           seed=args.seed + index)
         _write_jsonl(args.out, rows)
     except (ConvergentError, OSError) as error:
@@ -162,9 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def generate(base: str | Path, adapter: str | Path | None, prompts: Sequence[str], *,
-             max_new_tokens: int = 256, samples: int = 1, temperature: float = 0.8,
+             max_new_tokens: int = 256, samples: int = 1, temperature: float | None = None,
              seed: int = 0, timeout_s: float | None = None) -> list[list[str]]:
-    """Completions of each prompt (``samples`` each), generated in a subprocess."""
+    """Completions of each prompt (``samples`` each), generated in a subprocess (temperature
+    None: greedy for one sample, else 0.8)."""
     from convergent.trainer.train import run_module
 
     with tempfile.TemporaryDirectory(prefix="convergent-generate-") as scratch:
@@ -172,7 +186,9 @@ def generate(base: str | Path, adapter: str | Path | None, prompts: Sequence[str
         _write_jsonl(prompts_path, [{"prompt": prompt} for prompt in prompts])
         args = ["--base", str(base), "--prompts", str(prompts_path), "--out", str(out_path),
                 "--max-new-tokens", str(max_new_tokens), "--samples", str(samples),
-                "--temperature", str(temperature), "--seed", str(seed)]
+                "--seed", str(seed)]
+        if temperature is not None:
+            args += ["--temperature", str(temperature)]
         if adapter is not None:
             args += ["--adapter", str(adapter)]
         run_module(MODULE, args, timeout_s=timeout_s, what="generation", error=GenerateError)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import Config
-from convergent.harness import ExecutionCase
+from convergent.holdout import task_case
 from convergent.layout import local_dir
 from convergent.records import canonical_json
 
@@ -52,11 +52,6 @@ class Score:
 class Decision:
     promote: bool
     reasons: list[str]
-
-
-def task_case(task: Mapping[str, Any], completion: str) -> ExecutionCase:
-    """The HumanEval convention: prompt + completion, the tests, then check(entry_point)."""
-    return ExecutionCase(f"{task['prompt']}{completion}\n", task["test"], task["entry_point"])
 
 
 def _cache_key(model: str, tasks_sha: str, settings: Mapping[str, Any]) -> str:

@@ -74,6 +74,9 @@ class GateContext:
     # Records of the whole log as of the new side, loaded lazily by gates that need
     # history (levers-first, approval): see convergent.gates.history.
     history: Callable[[], list[dict[str, Any]]] | None = None
+    # A repo file's bytes on the new side (None: absent): gates that read files the change
+    # adds, such as the completions of a measured lever (levers-first).
+    read_file: Callable[[str], bytes | None] | None = None
 
 
 Gate = Callable[[GateContext], Iterator[Problem]]

@@ -19,6 +19,7 @@ from convergent.gitops import (
     head_sha,
     parse_raw_diff,
     read_blob,
+    read_path_at,
 )
 from convergent.history import parsed_record, records_at
 from convergent.layout import ADAPTERS_DIR, CONFIG_FILE, RECORDS_DIR, is_segment
@@ -105,7 +106,15 @@ def _context(repo: git.Repo, root: Path, base: str | None, changes: list[RawChan
     return GateContext(root=root, config=config_from(config_text, root), new_lines=new_lines,
                        segments=segments, files=files,
                        old_segment_names=_segment_names(repo, base), commit=commit,
-                       parents=parents, history=_history_loader(repo, history_rev))
+                       parents=parents, history=_history_loader(repo, history_rev),
+                       read_file=_file_reader(repo, history_rev))
+
+
+def _file_reader(repo: git.Repo, rev: str | None) -> Callable[[str], bytes | None]:
+    """A file's bytes at ``rev`` (None: the staged index)."""
+    if rev is None:
+        return lambda path: _index_blob(repo, path)
+    return lambda path: read_path_at(repo, rev, path)
 
 
 def staged_context(repo: git.Repo, root: Path, merge_heads: list[str] | None = None
