@@ -23,6 +23,7 @@ from typing import Any
 
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import ADAPTER_SUBDIR
+from convergent.trainer.chat import chat_prompt
 
 MODULE = "convergent.trainer.generate"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -79,7 +80,7 @@ def complete(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, sa
     """``samples`` completions of ``prompt`` (greedy when ``samples`` is 1)."""
     import torch
 
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    inputs = tokenizer(chat_prompt(tokenizer, prompt), return_tensors="pt").to(model.device)
     sampling: dict[str, Any] = {"do_sample": False}
     if samples > 1:
         # Plain temperature sampling: no top-k/top-p truncation hiding the model's diversity.
@@ -101,7 +102,7 @@ def complete_greedy_batch(model: Any, tokenizer: Any, prompts: Sequence[str], *,
     tokenizer.padding_side = "left"  # generation continues from the right edge
     out: list[list[str]] = []
     for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start:start + batch_size])
+        chunk = [chat_prompt(tokenizer, p) for p in prompts[start:start + batch_size]]
         inputs = tokenizer(chunk, return_tensors="pt", padding=True).to(model.device)
         with torch.inference_mode():
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,

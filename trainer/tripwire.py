@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convergent.completions import program
 from convergent.config import Config
 from convergent.harness import ExecutionCase
 from convergent.layout import local_dir
@@ -55,8 +56,10 @@ class Decision:
 
 
 def task_case(task: Mapping[str, Any], completion: str) -> ExecutionCase:
-    """The HumanEval convention: prompt + completion, the tests, then check(entry_point)."""
-    return ExecutionCase(f"{task['prompt']}{completion}\n", task["test"], task["entry_point"])
+    """The completion's program (:func:`convergent.completions.program`), the tests, then
+    check(entry_point)."""
+    return ExecutionCase(program(task["prompt"], completion, task["entry_point"]), task["test"],
+                         task["entry_point"])
 
 
 def _cache_key(model: str, tasks_sha: str, settings: Mapping[str, Any]) -> str:
