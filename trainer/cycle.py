@@ -60,18 +60,43 @@ class StageTimes:
 
 
 def resolve_base_model(config: Config) -> str:
-    """``[base] model``: "tiny" builds the offline test model once; else a path or hub id."""
+    """``[base] model``: a named embedded base (:data:`EMBEDDED_BASES`), built or converted once
+    into the user cache; else a local directory (or a hub id on a networked machine)."""
     name = str(config["base"]["model"])
-    if name != "tiny":
+    embedded = EMBEDDED_BASES.get(name)
+    if embedded is None:
         return name
-    path = user_cache_dir() / "tiny-model"
-    if not (path / "tiny_model.json").exists():
+    module, folder, ready, what = embedded
+    path = user_cache_dir() / folder
+    if not ready(path):
         from convergent.trainer.train import run_module
 
         # Built in a subprocess: the orchestrating process never imports torch.
-        run_module("convergent.trainer.tiny_model", [str(path)], timeout_s=600,
-                   what="building the tiny base model", error=CycleError)
+        run_module(module, [str(path)], timeout_s=1800, what=what, error=CycleError)
     return str(path)
+
+
+def _tiny_ready(path: Path) -> bool:
+    return (path / "tiny_model.json").exists()
+
+
+def _smollm2_ready(path: Path) -> bool:
+    from convergent.trainer.smollm2 import SmolLM2Missing, is_converted, locate_gguf
+
+    try:
+        locate_gguf()
+    except SmolLM2Missing as error:
+        raise CycleError(str(error)) from None
+    return is_converted(path)
+
+
+# name -> (builder module run as `python -m MODULE OUT_DIR`, cache folder, is-ready check, what)
+EMBEDDED_BASES: dict[str, tuple[str, str, Callable[[Path], bool], str]] = {
+    "tiny": ("convergent.trainer.tiny_model", "tiny-model", _tiny_ready,
+             "building the tiny base model"),
+    "smollm2-135m": ("convergent.trainer.smollm2", "smollm2-135m", _smollm2_ready,
+                     "converting SmolLM2-135M-Instruct from its GGUF file"),
+}
 
 
 def choose_backend(config: Config) -> str:

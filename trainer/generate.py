@@ -25,6 +25,7 @@ from typing import Any
 
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import ADAPTER_SUBDIR
+from convergent.trainer.chat import chat_prompt
 
 MODULE = "convergent.trainer.generate"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -77,10 +78,11 @@ def load_model(base: str, adapter: Path | None) -> tuple[Any, Any]:
 
 
 def resolve_base(base: str) -> str:
-    """``tiny``: the offline test model (built once in the user cache); else as given."""
-    if base != "tiny":
+    """A named embedded base (``tiny``, ...: built once in the user cache); else as given."""
+    from convergent.trainer.cycle import EMBEDDED_BASES, resolve_base_model
+
+    if base not in EMBEDDED_BASES:
         return base
-    from convergent.trainer.cycle import resolve_base_model
 
     return resolve_base_model({"base": {"model": base}})
 
@@ -90,7 +92,7 @@ def complete(model: Any, tokenizer: Any, prompt: str, *, max_new_tokens: int, sa
     """``samples`` completions of ``prompt``, sampled at ``temperature`` (seeded)."""
     import torch
 
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    inputs = tokenizer(chat_prompt(tokenizer, prompt), return_tensors="pt").to(model.device)
     # Plain temperature sampling: no top-k/top-p truncation hiding the model's diversity.
     sampling: dict[str, Any] = {"do_sample": True, "temperature": temperature, "top_k": 0,
                                 "top_p": 1.0}
@@ -111,7 +113,7 @@ def complete_greedy_batch(model: Any, tokenizer: Any, prompts: Sequence[str], *,
     tokenizer.padding_side = "left"  # generation continues from the right edge
     out: list[list[str]] = []
     for start in range(0, len(prompts), batch_size):
-        chunk = list(prompts[start:start + batch_size])
+        chunk = [chat_prompt(tokenizer, p) for p in prompts[start:start + batch_size]]
         inputs = tokenizer(chunk, return_tensors="pt", padding=True).to(model.device)
         with torch.inference_mode():
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,

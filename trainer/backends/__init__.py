@@ -24,6 +24,7 @@ from typing import Any
 
 from convergent.adapter_hash import adapter_sha256
 from convergent.errors import ConvergentError
+from convergent.trainer.chat import chat_example
 from convergent.trainer.hashing import base_parameter_name, base_weights_sha256
 from convergent.trainer.spec import SpecError, TrainSpec
 
@@ -115,15 +116,15 @@ def assert_only_lora_trainable(model: Any) -> int:
     return trainable
 
 
-def load_examples(path: str) -> Any:
-    """The JSONL dataset as a ``datasets.Dataset`` of prompt/completion pairs, in file order."""
+def load_examples(path: str, tokenizer: Any) -> Any:
+    """The JSONL dataset as a ``datasets.Dataset`` of prompt/completion pairs, in file order,
+    rendered through the chat template for an instruct model (as generation prompts it)."""
     from datasets import Dataset
 
     rows = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
-            row = json.loads(line)
-            rows.append({"prompt": row["prompt"], "completion": row["completion"]})
+            rows.append(chat_example(tokenizer, json.loads(line)))
     return Dataset.from_list(rows)
 
 
@@ -206,7 +207,7 @@ def fit(model: Any, tokenizer: Any, spec: TrainSpec, out_dir: Path, *, backend: 
     from trl import SFTTrainer
 
     trainable = assert_only_lora_trainable(model)
-    examples = load_examples(spec.dataset)
+    examples = load_examples(spec.dataset, tokenizer)
     scratch = out_dir / _TRAINER_SCRATCH
     trainer = (trainer_class or SFTTrainer)(model=model, args=sft_config(spec, runtime, scratch),
                          train_dataset=examples, processing_class=tokenizer,
