@@ -36,7 +36,7 @@ def test_empty_blocks_are_no_answer() -> None:
 @pytest.mark.parametrize(("completion", "expected"), [
     ("    return sum(xs)\n", f"```python\n{PROMPT}    return sum(xs)\n```"),
     ("def total(xs):\n    return sum(xs)\n", "```python\ndef total(xs):\n    return sum(xs)\n```"),
-    ("```python\ndef total(xs):\n    return 1\n```", "```python\ndef total(xs):\n    return 1\n```"),
+    (FENCED := "```python\ndef total(xs):\n    return 1\n```", FENCED),
 ])
 def test_fenced_answer_round_trips_through_program(completion: str, expected: str) -> None:
     answer = fenced_answer(PROMPT, completion)
