@@ -1,7 +1,7 @@
 """CLI commands of the distillation path: gaps, levers, proposals, approval, on-merge.
 
 Added to the ``convergent`` group by :func:`add_commands`; library errors become exit
-status 1 through :func:`convergent.cli.refusals`, bad arguments exit 2.
+status 1 through :func:`convergent.cli_support.refusals`, bad arguments exit 2.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from pathlib import Path
 
 import click
 
+from convergent.cli_support import RefusedError, refusals, repo_option
 from convergent.errors import RecordError
 from convergent.levers import LEVER_ORDER
 from convergent.records import decode_line
-
-repo_option = click.option("--repo", "repo", default=".", show_default=True,
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="The records repo.")
 
 
 def _json_object(text: str | None) -> dict[str, object]:
@@ -45,7 +42,6 @@ def gap_group() -> None:
 def gap_add(name: str, metric: str, target: float, eval_ref: str, measured: float,
             lower_is_better: bool, repo: Path) -> None:
     """Record the capability gap NAME, measured on an evaluation set."""
-    from convergent.cli import refusals
     from convergent.gaps import record_gap
 
     with refusals():
@@ -67,7 +63,6 @@ def lever_group() -> None:
 def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo: Path
                  ) -> None:
     """Record a lever try (route, rag) measured by the host."""
-    from convergent.cli import refusals
     from convergent.gaps import record_lever
 
     evidence = _json_object(detail)
@@ -85,7 +80,6 @@ def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo
 def lever_best_of_n(gap: str, n: int, sampler: str | None, repo: Path) -> None:
     """Execution-verify + best-of-N: sample, run the tests, select, record the pass rate."""
     from convergent.best_of_n import run_best_of_n
-    from convergent.cli import refusals
 
     with refusals():
         record = run_best_of_n(repo, gap, n, sampler)
@@ -100,7 +94,6 @@ def lever_best_of_n(gap: str, n: int, sampler: str | None, repo: Path) -> None:
 @repo_option
 def propose_cmd(gap: str, push_remote: str | None, repo: Path) -> None:
     """Make a proposal branch, or refuse with what is missing (levers first)."""
-    from convergent.cli import refusals
     from convergent.proposals import propose
 
     with refusals():
@@ -117,7 +110,6 @@ def propose_cmd(gap: str, push_remote: str | None, repo: Path) -> None:
 def approve_cmd(proposal: str | None, sign: bool | None, repo: Path) -> None:
     """Approve PROPOSAL (branch or id) by merging it as the current operator."""
     from convergent.approve import approve
-    from convergent.cli import RefusedError, refusals
 
     with refusals():
         outcome = approve(repo, proposal, sign=sign, quiet=False)
@@ -135,7 +127,6 @@ def approve_cmd(proposal: str | None, sign: bool | None, repo: Path) -> None:
 @repo_option
 def on_merge_cmd(push_remote: str | None, quiet: bool, repo: Path) -> None:
     """Start the cycle of each newly approved proposal, exactly once."""
-    from convergent.cli import refusals
     from convergent.on_merge import on_merge
 
     with refusals():

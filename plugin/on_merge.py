@@ -34,10 +34,9 @@ from convergent.approval import (
 )
 from convergent.config import Config, load_config
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
-from convergent.history import records_at
+from convergent.history import read_records, records_at
 from convergent.recorder import Recorder
 from convergent.records import finalize, validate_draft
-from convergent.status import read_records
 
 EMITTER = "convergent/on-merge"
 CYCLE_MODULE = "convergent.trainer.cycle"

@@ -7,12 +7,19 @@ the cycle config, and what merging does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from convergent.config import Config
 
-if TYPE_CHECKING:
-    from convergent.proposals import DatasetReport
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """The experiences a cycle would train on, and those held back."""
+
+    experiences: int
+    verified: list[str]
+    excluded: list[str]
 
 
 def _gap_section(gap: dict[str, Any]) -> list[str]:

@@ -7,30 +7,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from convergent.config import Config, load_config
-from convergent.errors import RecordError
-from convergent.history import shaped_record
-from convergent.layout import RECORDS_DIR
-from convergent.log import iter_raw_lines, segment_paths
+from convergent.history import read_log
+from convergent.history import read_records as read_records  # plugin/gaps.py reads it here
+from convergent.log import segment_paths
 
 UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
-
-
-def read_log(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The working tree's well-formed records in log order, and each other line named
-    (``path:line: schema: message``)."""
-    records: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for path, lineno, raw in iter_raw_lines(root):
-        try:
-            records.append(shaped_record(raw))
-        except RecordError as exc:
-            problems.append(f"{RECORDS_DIR}/{path.name}:{lineno}: schema: {exc}")
-    return records, problems
-
-
-def read_records(root: Path) -> list[dict[str, Any]]:
-    """Every well-formed record of the working tree's log, in log order."""
-    return read_log(root)[0]
 
 
 def active_adapter(root: Path, config: Config) -> dict[str, Any]:

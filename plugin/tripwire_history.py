@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convergent.status import read_records
+from convergent.history import read_records
 
 
 def tripwire_history(root: Path) -> list[dict[str, Any]]:

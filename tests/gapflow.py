@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from convergent.gaps import record_gap, record_lever
-from convergent.status import read_records
+from convergent.history import read_records
 
 OPERATOR_NAME, OPERATOR_EMAIL = "Ada Operator", "ada@example.com"
 EVAL = "evals/strings.jsonl"

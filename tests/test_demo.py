@@ -13,7 +13,7 @@ from conftest import SOMEONE_ELSE, DemoRun
 
 from convergent.cli import cli
 from convergent.demo import DemoError, loop_outcome
-from convergent.status import read_records
+from convergent.history import read_records
 from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
 
 pytest.importorskip("torch")
