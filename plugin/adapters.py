@@ -40,6 +40,7 @@ from convergent.approval import (
 )
 from convergent.config import Config
 from convergent.errors import ConvergentError
+from convergent.gates.context import commit_context
 from convergent.gitops import diff_trees, is_ancestor, open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
@@ -120,8 +121,6 @@ def active_chain(repo: git.Repo, rev: str) -> list[str]:
 
 
 def _appended_records(repo: git.Repo, root: Path, commit: str) -> list[dict[str, Any]]:
-    from convergent.gates.context import commit_context
-
     return [line.record for line in commit_context(repo, root, commit).new_lines
             if line.record is not None]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from convergent.errors import ConvergentError, RepoError
+from convergent.plugins import collect
 from convergent.records import canonical_json
 
 DEFAULT = "default"
@@ -53,8 +54,6 @@ def read_tasks(path: Path) -> list[Task]:
 
 def registered_holdouts() -> dict[str, Callable[[], Iterable[Task]]]:
     """Hold-outs registered through the ``register_holdouts`` hook, by name."""
-    from convergent.plugins import collect
-
     return collect("register_holdouts")
 
 

@@ -32,8 +32,10 @@ from typing import Any
 
 import git
 
+from convergent.approval import is_operator, signature_problem
 from convergent.config import Config
 from convergent.errors import RecordError, RepoError
+from convergent.gitops import commit_paths
 from convergent.layout import SOURCES_DIR
 from convergent.records import canonical_json, decode_line
 
@@ -168,8 +170,6 @@ def provenance_problem(snapshot: Snapshot, *, emitter: Any, committer: str | Non
                        config: Config, root: Path) -> str | None:
     """Why a record by ``emitter``, committed by ``committer``, may not cite
     ``snapshot`` (None: it may)."""
-    from convergent.approval import is_operator, signature_problem
-
     where = f"snapshot {snapshot.ref} was added by {snapshot.added_by} in " \
             f"{snapshot.anchor[:12]}"
     if is_operator(config, snapshot.added_by):
@@ -198,8 +198,6 @@ def register_sources(root: Path, contents: list[bytes], *, registered_by: str,
     """Store each content as a snapshot registered by ``registered_by`` and (``commit``)
     commit them as the current git user, so records can cite them from the next commit
     on. Returns the snapshot names and the commit (None: nothing new to commit)."""
-    from convergent.gitops import commit_paths
-
     refs = [store_source(root, data, registered_by=registered_by) for data in contents]
     if not commit:
         return refs, None

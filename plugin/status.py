@@ -1,4 +1,5 @@
-"""``convergent status``: what the log holds and which adapter is active."""
+"""``convergent status``: what the log holds (gaps, levers, proposals, cycles), the
+tripwire's trust record, and which adapter is active."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from convergent.adapters import (
+    RegistryError,
+    active_problems,
+    adapter_tags,
+    read_active,
+    tag_metadata,
+    tag_problems,
+)
+from convergent.approval import unsigned_warning
 from convergent.config import Config, load_config
+from convergent.gitops import open_repo
 from convergent.history import read_log
 from convergent.history import read_records as read_records  # plugin/gaps.py reads it here
 from convergent.log import segment_paths
+from convergent.tripwire_history import tripwire_history, trust_record
 
 UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
 
@@ -17,8 +29,6 @@ UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names a
 def active_adapter(root: Path, config: Config) -> dict[str, Any]:
     """The active adapter, only when the rules back it; else "unknown" and why it is refused
     (an unregistered adapter is never reported as active)."""
-    from convergent.adapters import active_problems, read_active
-
     value = read_active(root)
     problems = active_problems(root, config)
     if problems:
@@ -28,8 +38,6 @@ def active_adapter(root: Path, config: Config) -> dict[str, Any]:
 
 
 def approval_signatures(config: Config) -> str:
-    from convergent.approval import unsigned_warning
-
     warning = unsigned_warning(config)
     return f"UNSIGNED: {warning}" if warning else (
         "signed: an approving merge must carry a signature that verifies "
@@ -56,10 +64,42 @@ def collect_status(root: Path) -> dict[str, Any]:
         # Lines that are not records (committed past the gates): named, never counted.
         "unreadable_lines": problems,
     }
-    from convergent.status_sections import extra_sections
-
-    status.update(extra_sections(root, records))
+    status.update(_log_sections(root, records))
     return status
+
+
+def _log_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_kind.setdefault(str(record.get("kind")), []).append(record)
+    gaps = [r.get("evidence", {}).get("name", r.get("claim")) for r in by_kind.get("gap", [])]
+    levers = [f"{r.get('evidence', {}).get('lever')}@{r.get('evidence', {}).get('gap')}"
+              for r in by_kind.get("lever", [])]
+    return {
+        "tripwire": trust_record(tripwire_history(root)),
+        "adapter_history": _adapter_history(root),
+        "gaps": gaps,
+        "levers": levers,
+        "proposals": len(by_kind.get("proposal", [])),
+        "approvals": len(by_kind.get("approval", [])),
+        "cycles": len(by_kind.get("cycle", [])),
+        "halts": len(by_kind.get("halt", [])),
+        "promotions": len(by_kind.get("promotion", [])),
+        "reverts": len(by_kind.get("revert", [])),
+    }
+
+
+def _adapter_history(root: Path) -> list[str]:
+    """Promotion tags, oldest first, with the adapter each promoted (refused tags marked)."""
+    refused = {name for name, _ in tag_problems(root, load_config(root))}
+    out = []
+    for tag in adapter_tags(open_repo(root)):
+        mark = " (REFUSED by the adapters gate)" if tag.name in refused else ""
+        try:
+            out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}{mark}")
+        except RegistryError:  # a tag someone made by hand, without our metadata
+            out.append(f"{tag.name}=?{mark}")
+    return out
 
 
 def render_status(status: dict[str, Any], out: TextIO) -> None:

@@ -24,12 +24,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from convergent.adapters import active_at
+from convergent.approval import (
+    ApprovalError,
+    approval_records,
+    record_problems,
+    require_main_branch,
+)
 from convergent.config import Config, load_config
 from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths, open_repo, repo_lock
 from convergent.history import records_at
-from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
+from convergent.holdout import frozen_holdout
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
+from convergent.levers import proposal_problems
+from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
+from convergent.trainer.dataset import build_dataset
+from convergent.trainer.registry import adapter_path, promote, register_adapter
+from convergent.trainer.spec import TrainSpec
+from convergent.trainer.train import cuda_available, detect_backend, run_training
+from convergent.trainer.tripwire import decide, evaluate
 
 Say = Callable[[str], None]
 # Wall seconds of each stage of the last cycle this process ran (for bench/cycle.py).
@@ -76,9 +91,6 @@ def resolve_base_model(config: Config) -> str:
 
 def choose_backend(config: Config) -> str:
     """Forced in ``[cycle] backend``, else a plugin's choice, else GPU + unsloth -> unsloth."""
-    from convergent.plugins import load_plugins
-    from convergent.trainer.train import cuda_available, detect_backend
-
     forced = str(config["cycle"].get("backend", "auto"))
     if forced != "auto":
         return detect_backend(forced)
@@ -102,9 +114,6 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     satisfy levers first in the current gap state (:func:`convergent.levers.
     proposal_problems`, the very function of the ``levers-first`` gate).
     """
-    from convergent.approval import approval_records, record_problems
-    from convergent.levers import proposal_problems
-
     ids = {r.get("id") for r in history}
     if proposal.get("id") not in ids:
         return [f"proposal {proposal.get('id')} is not in the committed log"]
@@ -120,8 +129,6 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
                                        list[str]]:
     """(proposal, approval) pairs of the committed log that are approved and have no cycle
     yet, and why each other approved-looking proposal is refused."""
-    from convergent.approval import approval_records
-
     root = Path(root).resolve()
     config = load_config(root)
     history = records_at(open_repo(root), "HEAD")
@@ -156,8 +163,6 @@ def run_due_cycles(root: Path, say: Say = _stderr) -> list[dict[str, Any]]:
 
 def _require_clean(root: Path) -> None:
     """The cycle's commits hold only its own records: nothing else may be pending."""
-    from convergent.layout import ACTIVE_FILE
-
     pending = open_repo(root).git.status("--porcelain", "--", RECORDS_DIR, ACTIVE_FILE,
                                          ADAPTERS_DIR).strip()
     if pending:
@@ -173,8 +178,6 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
     Everything is re-checked here, under the lock, from the committed history of the
     main branch: the approval against Git, levers first, and that no cycle ran yet.
     """
-    from convergent.approval import ApprovalError, require_main_branch
-
     root = Path(root).resolve()
     config = load_config(root)
     with repo_lock(root, "cycle.lock"):
@@ -204,10 +207,6 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
 
 def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
                proposal: dict[str, Any], approval: dict[str, Any], say: Say) -> dict[str, Any]:
-    from convergent.holdout import frozen_holdout
-    from convergent.trainer.dataset import build_dataset
-    from convergent.trainer.train import run_training
-
     times = StageTimes()
     tasks = frozen_holdout(root, config)  # a changed hold-out stops the cycle here
     repo = open_repo(root)
@@ -238,8 +237,6 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
 
 
 def _spec(config: Config, dataset: Path, out: Path) -> Any:
-    from convergent.trainer.spec import TrainSpec
-
     cycle = config["cycle"]
     return TrainSpec(base_model=resolve_base_model(config), dataset=str(dataset),
                      output_dir=str(out), backend=choose_backend(config),
@@ -260,10 +257,6 @@ class TripwireVerdict:
 def _tripwire(root: Path, config: Config, history: list[dict[str, Any]], base: str,
               adapter_dir: Path, report: Mapping[str, Any], tasks: list[dict[str, Any]],
               say: Say) -> TripwireVerdict:
-    from convergent.adapters import active_at
-    from convergent.trainer.registry import adapter_path
-    from convergent.trainer.tripwire import decide, evaluate
-
     sha = f"sha256:{report['adapter_sha256']}"
     active = active_at(open_repo(root), "HEAD")  # committed: never the working tree's
     say(f"tripwire: scoring {len(tasks)} hold-out tasks for the candidate and {active}")
@@ -299,9 +292,6 @@ def _promoted_chain(history: list[dict[str, Any]], base_diversity: float, active
 def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
           spec: Any, report: Mapping[str, Any], dataset: Any, dataset_commit: str,
           verdict: TripwireVerdict, times: StageTimes, say: Say) -> dict[str, Any]:
-    from convergent.plugins import load_plugins
-    from convergent.trainer.registry import promote, register_adapter
-
     outcome = "promoted" if verdict.promote else "halted"
     metadata = {
         "adapter": verdict.adapter_sha, "base_model": str(config["base"]["model"]),

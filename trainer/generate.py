@@ -23,6 +23,7 @@ from typing import Any
 
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import ADAPTER_SUBDIR
+from convergent.trainer.train import run_module
 
 MODULE = "convergent.trainer.generate"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -165,8 +166,6 @@ def generate(base: str | Path, adapter: str | Path | None, prompts: Sequence[str
              max_new_tokens: int = 256, samples: int = 1, temperature: float = 0.8,
              seed: int = 0, timeout_s: float | None = None) -> list[list[str]]:
     """Completions of each prompt (``samples`` each), generated in a subprocess."""
-    from convergent.trainer.train import run_module
-
     with tempfile.TemporaryDirectory(prefix="convergent-generate-") as scratch:
         prompts_path, out_path = Path(scratch) / "prompts.jsonl", Path(scratch) / "out.jsonl"
         _write_jsonl(prompts_path, [{"prompt": prompt} for prompt in prompts])

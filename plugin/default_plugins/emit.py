@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from convergent.hookspecs import hookimpl
+from convergent.recorder import recorder_for
 
 
 @hookimpl
 def convergent_emit(draft: Mapping[str, Any], repo: str) -> Mapping[str, Any]:
-    from convergent.recorder import recorder_for
-
     return recorder_for(Path(repo)).emit(draft)
