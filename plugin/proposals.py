@@ -27,8 +27,6 @@ import git
 
 from convergent.config import Config, load_config
 from convergent.errors import ConvergentError
-from convergent.gates.base import GateContext, NewLine
-from convergent.gates.decontamination import check_decontamination
 from convergent.gitops import open_repo
 from convergent.history import read_records
 from convergent.layout import RECORDS_DIR
@@ -112,6 +110,8 @@ def contaminated_ids(root: Path, config: Config, records: list[dict[str, Any]]) 
     """Ids of records the ``decontamination`` gate flags (the very same gate function)."""
     if not records:
         return set()
+    from convergent.gates.base import GateContext, NewLine
+    from convergent.gates.decontamination import check_decontamination
 
     lines = [NewLine(RECORDS_DIR, i, b"", r) for i, r in enumerate(records, 1)]
     problems = list(check_decontamination(GateContext(root=root, config=config,
