@@ -56,12 +56,26 @@ def test_the_circle_check_finds_a_circle_and_resolves_relative_imports(tmp_path:
         ["convergent.a", "convergent.sub.b", "convergent.a"]]
 
 
+# Where plugin/ reaches the trainer at all: inside the functions that start training work
+# (the cycle commands, the demo, the post-merge cycle start) or load its data and
+# embedder on first use. Anything else importing convergent.trainer fails the test below.
+TRAINER_CALLERS = {
+    "convergent.cli_cycle", "convergent.demo", "convergent.on_merge",
+    "convergent.default_plugins.external", "convergent.decontamination_semantic.embedding",
+}
+
+
 @pytest.mark.parametrize("folder", ["plugin", "hooks"])
 def test_plugin_and_hooks_never_import_the_trainer_at_import_time(folder: str) -> None:
-    offenders = {name: sorted(t for t in m.top_imports if t.startswith("convergent.trainer"))
-                 for name, m in MODULES.items()
-                 if m.path.is_relative_to(Path(__file__).resolve().parents[1] / folder)}
-    assert not {k: v for k, v in offenders.items() if v}
+    root = Path(__file__).resolve().parents[1] / folder
+    ours = {name: m for name, m in MODULES.items() if m.path.is_relative_to(root)}
+    assert ours
+    at_import = {name: sorted(t for t in m.top_imports if t.startswith("convergent.trainer"))
+                 for name, m in ours.items()}
+    assert not {k: v for k, v in at_import.items() if v}
+    anywhere = {name for name, m in ours.items()
+                if any(t.startswith("convergent.trainer") for t in m.function_imports)}
+    assert anywhere <= TRAINER_CALLERS, sorted(anywhere - TRAINER_CALLERS)
 
 
 def test_every_module_imports_in_a_fresh_interpreter() -> None:
@@ -82,3 +96,40 @@ def test_every_module_imports_in_a_fresh_interpreter() -> None:
     done = subprocess.run([sys.executable, "-c", script, *names], capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_console_script_and_pre_commit_hook_id_reaches_its_gate(capsys) -> None:
+    import importlib
+    import tomllib
+
+    import yaml
+
+    from convergent.gates import GATES
+    from convergent.hooks.gate_hooks import ENTRY_POINTS
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text())["project"]["scripts"]
+    hooks = yaml.safe_load((root / ".pre-commit-hooks.yaml").read_text())
+    assert set(ENTRY_POINTS) == {"all", *GATES}
+    assert {hook["id"] for hook in hooks} == {f"convergent-{name}" for name in ENTRY_POINTS}
+    for hook in hooks:
+        name = hook["id"].removeprefix("convergent-")
+        target = scripts[hook["entry"]]  # every hook's entry is a console script
+        assert hook["entry"] == f"convergent-gate-{name}"
+        module, _, attr = target.partition(":")
+        main = getattr(importlib.import_module(module), attr)
+        assert main is ENTRY_POINTS[name]
+        with pytest.raises(SystemExit) as done:
+            main(["--help"])
+        assert done.value.code == 0
+        described = capsys.readouterr().out.split("convergent gates:", 1)[1]
+        assert described.split()[0].rstrip(",") == (name if name != "all" else "schema")
+
+
+def test_the_hooks_module_runs_a_named_gate_and_refuses_an_unknown_one(
+        records_repo: Path, capsys) -> None:
+    from convergent.hooks.gate_hooks import main
+
+    assert main(["schema", "--repo", str(records_repo)]) == 0
+    assert main(["no-such-gate"]) == 2
+    assert "usage: python -m convergent.hooks.gate_hooks" in capsys.readouterr().err
