@@ -10,6 +10,7 @@ from convergent.hookspecs import hookimpl
 from convergent.recorder import recorder_for
 
 
-@hookimpl
+# trylast: firstresult, so a plugin's own emit answers before the built-in one.
+@hookimpl(trylast=True)
 def convergent_emit(draft: Mapping[str, Any], repo: str) -> Mapping[str, Any]:
     return recorder_for(Path(repo)).emit(draft)
