@@ -57,12 +57,11 @@ def pre_push(root: Path, lines: Sequence[str]) -> int:
 
 
 def post_merge(root: Path) -> int:
-    try:
-        from convergent.approval import main_branch
-        from convergent.config import load_config
-        from convergent.on_merge import on_merge
-    except ImportError:
-        return 0
+    # Imported here, not at the top: every other hook of every commit stays light.
+    from convergent.approval import main_branch
+    from convergent.config import load_config
+    from convergent.on_merge import on_merge
+
     repo = open_repo(root)
     if repo.head.is_detached or repo.active_branch.name != main_branch(load_config(root)):
         return 0  # approvals happen on the main line only

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from convergent.cli_support import RefusedError, refusals, repo_option
+from convergent.layout import LOCAL_DIR
 
 
 def add_commands(cli: click.Group) -> None:
@@ -81,7 +82,7 @@ def report_cmd(repo: Path, out: Path | None) -> None:
 
     root = repo.resolve()
     with refusals():
-        png, html = write_report(tripwire_history(root), out or root / ".convergent" / "report")
+        png, html = write_report(tripwire_history(root), out or root / LOCAL_DIR / "report")
     click.echo(str(png))
     click.echo(str(html))
 

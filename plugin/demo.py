@@ -41,7 +41,7 @@ from convergent.gitops import commit_log, open_repo
 from convergent.harness import Harness
 from convergent.history import records_at
 from convergent.hooks.runner import run_check
-from convergent.layout import RECORDS_DIR
+from convergent.layout import LOCAL_DIR, RECORDS_DIR
 from convergent.plugins import load_plugins
 from convergent.proposals import propose
 from convergent.repo import init_repo
@@ -350,6 +350,6 @@ def _finish(root: Path, say: Say) -> Path | None:
     buffer = io.StringIO()
     render_status(collect_status(root), buffer)
     say(buffer.getvalue().rstrip())
-    png, html = write_report(tripwire_history(root), root / ".convergent" / "report")
+    png, html = write_report(tripwire_history(root), root / LOCAL_DIR / "report")
     say(f"  tripwire plot: {png}\n  tripwire page: {html}")
     return png

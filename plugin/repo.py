@@ -8,6 +8,7 @@ import git
 
 from convergent.config import Config, default_config, parse_config, render_config
 from convergent.gitops import commit_paths
+from convergent.holdout import default_holdout_sha256
 from convergent.layout import (
     ACTIVE_FILE,
     ADAPTERS_DIR,
@@ -74,10 +75,6 @@ def _ensure_config(root: Path, operators: list[str], base: str | None, branch: s
 
 
 def _holdout_sha256() -> str:
-    try:
-        from convergent.holdout import default_holdout_sha256
-    except ImportError:
-        return ""
     return default_holdout_sha256()
 
 
