@@ -21,6 +21,7 @@ from convergent.gitops import open_repo
 from convergent.history import read_log
 from convergent.history import read_records as read_records  # plugin/gaps.py reads it here
 from convergent.log import segment_paths
+from convergent.records import Record, typed
 from convergent.tripwire_history import tripwire_history, trust_record
 
 UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
@@ -47,9 +48,10 @@ def approval_signatures(config: Config) -> str:
 def collect_status(root: Path) -> dict[str, Any]:
     config = load_config(root)
     records, problems = read_log(root)
-    kinds = Counter(r.get("kind") for r in records)
-    experiences = [r for r in records if r.get("kind") == "experience"]
-    verified = sum(1 for r in experiences if (r.get("verdict") or {}).get("verified"))
+    views = typed(records)
+    kinds = Counter(r.kind for r in views)
+    experiences = [r for r in views if r.kind == "experience"]
+    verified = sum(1 for r in experiences if r.verified)
     segments = segment_paths(root)
     status: dict[str, Any] = {
         "repo": str(root),
@@ -69,11 +71,11 @@ def collect_status(root: Path) -> dict[str, Any]:
 
 
 def _log_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_kind.setdefault(str(record.get("kind")), []).append(record)
-    gaps = [r.get("evidence", {}).get("name", r.get("claim")) for r in by_kind.get("gap", [])]
-    levers = [f"{r.get('evidence', {}).get('lever')}@{r.get('evidence', {}).get('gap')}"
+    by_kind: dict[str, list[Record]] = {}
+    for record in typed(records):
+        by_kind.setdefault(record.kind, []).append(record)
+    gaps = [r.evidence.get("name", r.raw.get("claim")) for r in by_kind.get("gap", [])]
+    levers = [f"{r.evidence.get('lever')}@{r.evidence.get('gap')}"
               for r in by_kind.get("lever", [])]
     return {
         "tripwire": trust_record(tripwire_history(root)),

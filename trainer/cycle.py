@@ -40,15 +40,13 @@ from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir,
 from convergent.levers import proposal_problems
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
-from convergent.trainer.dataset import build_dataset
+from convergent.trainer.dataset import Dataset, build_dataset
 from convergent.trainer.registry import adapter_path, promote, register_adapter
 from convergent.trainer.spec import TrainSpec
 from convergent.trainer.train import cuda_available, detect_backend, run_training
 from convergent.trainer.tripwire import decide, evaluate
 
 Say = Callable[[str], None]
-# Wall seconds of each stage of the last cycle this process ran (for bench/cycle.py).
-last_stage_times: dict[str, float] = {}
 
 
 def _stderr(message: str) -> None:
@@ -61,7 +59,7 @@ class CycleError(ConvergentError):
 
 @dataclass
 class StageTimes:
-    """Wall seconds of each stage, for ``bench/cycle.py`` and the cycle record."""
+    """Wall seconds of each stage, kept in the cycle record (``evidence.stages_s``)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -229,14 +227,11 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
     say(f"trained {report.get('steps')} steps, final loss {report.get('loss')}")
     verdict = times.run("tripwire", lambda: _tripwire(
         root, config, history, spec.base_model, work / "run" / "adapter", report, tasks, say))
-    cycle = _land(root, config, proposal, approval, spec, report, dataset, dataset_commit,
-                  verdict, times, say)
-    last_stage_times.clear()
-    last_stage_times.update(times.seconds)
-    return cycle
+    return _land(TrainedCycle(root, config, proposal, approval, spec, report, dataset,
+                              dataset_commit, verdict, times, say))
 
 
-def _spec(config: Config, dataset: Path, out: Path) -> Any:
+def _spec(config: Config, dataset: Path, out: Path) -> TrainSpec:
     cycle = config["cycle"]
     return TrainSpec(base_model=resolve_base_model(config), dataset=str(dataset),
                      output_dir=str(out), backend=choose_backend(config),
@@ -289,9 +284,28 @@ def _promoted_chain(history: list[dict[str, Any]], base_diversity: float, active
     return chain
 
 
-def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
-          spec: Any, report: Mapping[str, Any], dataset: Any, dataset_commit: str,
-          verdict: TripwireVerdict, times: StageTimes, say: Say) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainedCycle:
+    """A cycle whose candidate was trained and judged: what landing it needs."""
+
+    root: Path
+    config: Config
+    proposal: dict[str, Any]
+    approval: dict[str, Any]
+    spec: TrainSpec
+    report: Mapping[str, Any]
+    dataset: Dataset
+    dataset_commit: str
+    verdict: TripwireVerdict
+    times: StageTimes
+    say: Say
+
+
+def _land(run: TrainedCycle) -> dict[str, Any]:
+    """Record the cycle and its promotion or halt, commit them, and promote on a pass."""
+    root, config, proposal, approval = run.root, run.config, run.proposal, run.approval
+    spec, report, dataset, dataset_commit = run.spec, run.report, run.dataset, run.dataset_commit
+    verdict, times, say = run.verdict, run.times, run.say
     outcome = "promoted" if verdict.promote else "halted"
     metadata = {
         "adapter": verdict.adapter_sha, "base_model": str(config["base"]["model"]),
@@ -304,7 +318,6 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
     if verdict.promote:
         times.run("registry", lambda: register_adapter(root, Path(spec.output_dir) / "adapter",
                                                        metadata))
-    started = time.perf_counter()
     evidence = {
         "type": "cycle", "proposal": proposal["id"], "approval": approval["id"],
         "outcome": outcome, "adapter": verdict.adapter_sha if verdict.promote else None,
@@ -340,6 +353,5 @@ def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[s
         say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
     else:
         say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
-    times.seconds["commits"] = round(time.perf_counter() - started, 4)
     load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
     return cycle
