@@ -40,6 +40,7 @@ from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir,
 from convergent.levers import proposal_problems
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
+from convergent.records import typed
 from convergent.trainer.dataset import Dataset, build_dataset
 from convergent.trainer.registry import adapter_path, promote, register_adapter
 from convergent.trainer.spec import TrainSpec
@@ -275,9 +276,9 @@ def _promoted_chain(history: list[dict[str, Any]], base_diversity: float, active
     if active == "base":
         return []
     chain = [base_diversity]
-    for record in history:
-        ev = record.get("evidence", {})
-        if record.get("kind") == "cycle" and ev.get("outcome") == "promoted":
+    for record in typed(history, "cycle"):
+        ev = record.evidence
+        if ev.get("outcome") == "promoted":
             if ev.get("adapter") == active:
                 return chain
             chain.append(float(ev["tripwire"]["candidate"]["diversity"]))
