@@ -301,58 +301,75 @@ class TrainedCycle:
     times: StageTimes
     say: Say
 
+    def metadata(self) -> dict[str, Any]:
+        """The adapter's metadata: beside it in the registry and in its promotion tag."""
+        verdict, spec = self.verdict, self.spec
+        return {
+            "adapter": verdict.adapter_sha, "base_model": str(self.config["base"]["model"]),
+            "base_sha256": self.report.get("base_sha256_before"), "backend": spec.backend,
+            "holdout_pass_rate": verdict.candidate.pass_rate,
+            "diversity": verdict.candidate.diversity,
+            "manifest_sha256": self.dataset.manifest_sha256, "proposal": self.proposal["id"],
+            "seed": spec.seed, "dataset_commit": self.dataset_commit,
+            "spec": json.loads(spec.to_json()),
+        }
+
+    def evidence(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``cycle`` record's evidence, with the stage times measured so far."""
+        verdict, report = self.verdict, self.report
+        return {
+            "type": "cycle", "proposal": self.proposal["id"], "approval": self.approval["id"],
+            "outcome": "promoted" if verdict.promote else "halted",
+            "adapter": verdict.adapter_sha if verdict.promote else None,
+            "candidate_adapter": verdict.adapter_sha, "base_model": metadata["base_model"],
+            "base_sha256": metadata["base_sha256"],
+            "base_unchanged": report.get("base_sha256_before") == report.get(
+                "base_sha256_after"),
+            "backend": self.spec.backend, "spec": metadata["spec"],
+            "dataset_commit": self.dataset_commit,
+            "manifest_sha256": self.dataset.manifest_sha256, "manifest": self.dataset.manifest,
+            "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
+            "tripwire": {"candidate": verdict.candidate.summary(),
+                         "reference": verdict.reference.summary(), "reasons": verdict.reasons},
+            "stages_s": dict(self.times.seconds),
+        }
+
+    def follow_record(self, cycle_id: str) -> dict[str, Any]:
+        """The draft that follows the cycle record: its promotion, or its halt."""
+        verdict = self.verdict
+        if verdict.promote:
+            return {"kind": "promotion", "claim": f"promote {verdict.adapter_sha[:19]}",
+                    "evidence": {"type": "promotion", "adapter": verdict.adapter_sha,
+                                 "cycle": cycle_id}}
+        return {"kind": "halt", "claim": f"halt: {'; '.join(verdict.reasons)}"[:500],
+                "evidence": {"type": "halt", "cycle": cycle_id, "reasons": verdict.reasons,
+                             "candidate": verdict.candidate.summary(),
+                             "reference": verdict.reference.summary()}}
+
 
 def _land(run: TrainedCycle) -> dict[str, Any]:
     """Record the cycle and its promotion or halt, commit them, and promote on a pass."""
-    root, config, proposal, approval = run.root, run.config, run.proposal, run.approval
-    spec, report, dataset, dataset_commit = run.spec, run.report, run.dataset, run.dataset_commit
-    verdict, times, say = run.verdict, run.times, run.say
-    outcome = "promoted" if verdict.promote else "halted"
-    metadata = {
-        "adapter": verdict.adapter_sha, "base_model": str(config["base"]["model"]),
-        "base_sha256": report.get("base_sha256_before"), "backend": spec.backend,
-        "holdout_pass_rate": verdict.candidate.pass_rate,
-        "diversity": verdict.candidate.diversity, "manifest_sha256": dataset.manifest_sha256,
-        "proposal": proposal["id"], "seed": spec.seed, "dataset_commit": dataset_commit,
-        "spec": json.loads(spec.to_json()),
-    }
+    root, proposal, verdict = run.root, run.proposal, run.verdict
+    metadata = run.metadata()
     if verdict.promote:
-        times.run("registry", lambda: register_adapter(root, Path(spec.output_dir) / "adapter",
-                                                       metadata))
-    evidence = {
-        "type": "cycle", "proposal": proposal["id"], "approval": approval["id"],
-        "outcome": outcome, "adapter": verdict.adapter_sha if verdict.promote else None,
-        "candidate_adapter": verdict.adapter_sha, "base_model": metadata["base_model"],
-        "base_sha256": metadata["base_sha256"],
-        "base_unchanged": report.get("base_sha256_before") == report.get("base_sha256_after"),
-        "backend": spec.backend, "spec": metadata["spec"], "dataset_commit": dataset_commit,
-        "manifest_sha256": dataset.manifest_sha256, "manifest": dataset.manifest,
-        "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
-        "tripwire": {"candidate": verdict.candidate.summary(),
-                     "reference": verdict.reference.summary(), "reasons": verdict.reasons},
-        "stages_s": dict(times.seconds),  # up to the tripwire; commits come after
-    }
+        run.times.run("registry", lambda: register_adapter(
+            root, Path(run.spec.output_dir) / "adapter", metadata))
+    evidence = run.evidence(metadata)  # its stages_s end here: the commits come after
     source = {"emitter": "convergent/cycle", "model": metadata["base_model"],
               "origin": "operator"}
     with Recorder(root, verify=False) as recorder:
         cycle = recorder.emit({"kind": "cycle", "claim": f"cycle for proposal "
-                               f"{proposal['id'][:19]}: {outcome}", "evidence": evidence,
-                               "confidence": 1.0, "source": source,
-                               "links": [proposal["id"], approval["id"]]})
-        follow = {"kind": "promotion", "claim": f"promote {verdict.adapter_sha[:19]}",
-                  "evidence": {"type": "promotion", "adapter": verdict.adapter_sha,
-                               "cycle": cycle["id"]}} if verdict.promote else {
-                  "kind": "halt", "claim": f"halt: {'; '.join(verdict.reasons)}"[:500],
-                  "evidence": {"type": "halt", "cycle": cycle["id"], "reasons": verdict.reasons,
-                               "candidate": verdict.candidate.summary(),
-                               "reference": verdict.reference.summary()}}
-        recorder.emit(dict(follow, confidence=1.0, source=source, links=[cycle["id"]]))
+                               f"{proposal['id'][:19]}: {evidence['outcome']}",
+                               "evidence": evidence, "confidence": 1.0, "source": source,
+                               "links": [proposal["id"], run.approval["id"]]})
+        recorder.emit(dict(run.follow_record(cycle["id"]), confidence=1.0, source=source,
+                           links=[cycle["id"]]))
     commit_paths(root, [RECORDS_DIR, ADAPTERS_DIR],
-                 f"convergent: cycle for proposal {proposal['id'][:19]}: {outcome}")
+                 f"convergent: cycle for proposal {proposal['id'][:19]}: {evidence['outcome']}")
     if verdict.promote:
         commit, tag = promote(root, verdict.adapter_sha, metadata)
-        say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
+        run.say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
     else:
-        say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
+        run.say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
     load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
     return cycle
