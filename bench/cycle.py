@@ -6,7 +6,7 @@ Runs the real flow in a temp records repo with its git hooks installed: experien
 gap, three levers, a proposal, the operator's merge, then the cycle (dataset build,
 training in a subprocess, the tripwire on the default 90-task hold-out, registry,
 commits). Prints each stage's seconds, and the share of the cycle that is not training
-(target: under 20%, counted over dataset + training + registry + commits, the cycle's own
+(target: under 20%, counted over dataset + training + registry + commits+, the cycle's own
 work; the tripwire's evaluation is model inference and is shown separately).
 """
 
@@ -75,7 +75,11 @@ def main() -> None:
         start = time.perf_counter()
         [record] = cycle.run_due_cycles(root, say=lambda message: None)
         wall = time.perf_counter() - start
-    stages = dict(cycle.last_stage_times)
+    # The cycle record keeps each stage's seconds up to the registry; what follows the
+    # record (its commits, the promotion commit and tag, the cycle_ended hook) and the
+    # due-check before the cycle are the rest of the measured wall time.
+    stages = dict(record["evidence"]["stages_s"])
+    stages["commits+"] = round(wall - sum(stages.values()), 4)
     print(f"cycle benchmark: {args.backend} backend, {args.experiences} experiences, "
           f"{args.steps} steps, tiny model, CPU; outcome {record['evidence']['outcome']}")
     for name, seconds in stages.items():
@@ -84,7 +88,7 @@ def main() -> None:
     own = {k: v for k, v in stages.items() if k != "tripwire"}
     overhead = sum(v for k, v in own.items() if k != "training")
     share = overhead / sum(own.values())
-    print(f"not-training share of dataset+training+registry+commits: {share:.1%} "
+    print(f"not-training share of dataset+training+registry+commits+: {share:.1%} "
           f"(target < 20%) -> {'PASS' if share < 0.2 else 'FAIL'}")
     print(f"tripwire share of the whole cycle: {stages.get('tripwire', 0) / wall:.1%}")
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from convergent.errors import ConvergentError
+from convergent.gates.ref_updates import mark_checked, ref_update_problems
 from convergent.gitops import head_sha, open_repo
 from convergent.hooks.runner import merge_heads_of, report, run_check
 
@@ -34,8 +35,6 @@ def pre_commit(root: Path) -> int:
     A pass is marked, so the reference-transaction hook does not check the same tree over
     the same parents again.
     """
-    from convergent.gates.ref_updates import mark_checked
-
     heads = merge_heads_of(root)
     problems = run_check(root, merge_heads=heads)
     if not problems:
@@ -58,12 +57,11 @@ def pre_push(root: Path, lines: Sequence[str]) -> int:
 
 
 def post_merge(root: Path) -> int:
-    try:
-        from convergent.approval import main_branch
-        from convergent.config import committed_config
-        from convergent.on_merge import on_merge
-    except ImportError:
-        return 0
+    # Imported here, not at the top: every other hook of every commit stays light.
+    from convergent.approval import main_branch
+    from convergent.config import committed_config
+    from convergent.on_merge import on_merge
+
     repo = open_repo(root)
     if repo.head.is_detached or repo.active_branch.name != main_branch(committed_config(root)):
         return 0  # approvals happen on the main line only
@@ -76,7 +74,6 @@ def reference_transaction(root: Path, state: str, lines: Sequence[str]) -> int:
     update of the main branch or of an ``adapter/`` tag would bring."""
     if state != "prepared":
         return 0
-    from convergent.gates.ref_updates import ref_update_problems
 
     updates = [tuple(line.split()) for line in lines if len(line.split()) == 3]
     return report(ref_update_problems(root, [(old, new, ref) for old, new, ref in updates]))

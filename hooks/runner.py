@@ -10,6 +10,7 @@ from pathlib import Path
 
 from convergent.errors import ConvergentError
 from convergent.gates import GATES, Problem, check_all, check_range, check_staged
+from convergent.gitops import open_repo
 
 
 def run_check(root: Path, *, names: Sequence[str] | None = None, rev_range: str | None = None,
@@ -39,8 +40,6 @@ def _pushed_range() -> str | None:
 
 def merge_heads_of(root: Path) -> list[str] | None:
     """A merge being committed: check it against MERGE_HEAD too."""
-    from convergent.gitops import open_repo
-
     path = Path(open_repo(root).git_dir) / "MERGE_HEAD"
     return path.read_text().split() if path.exists() else None
 

@@ -40,9 +40,11 @@ from convergent.approval import (
 )
 from convergent.config import Config
 from convergent.errors import ConvergentError
+from convergent.gates.context import commit_context
 from convergent.gitops import diff_trees, is_ancestor, open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
+from convergent.records import typed
 
 TAG_PREFIX = "adapter/v"
 METADATA = "metadata.json"
@@ -120,8 +122,6 @@ def active_chain(repo: git.Repo, rev: str) -> list[str]:
 
 
 def _appended_records(repo: git.Repo, root: Path, commit: str) -> list[dict[str, Any]]:
-    from convergent.gates.context import commit_context
-
     return [line.record for line in commit_context(repo, root, commit).new_lines
             if line.record is not None]
 
@@ -132,16 +132,16 @@ def promotion_source_problems(root: Path, config: Config, parent: str, adapter: 
     adapter's promotion: ``parent`` must append the cycle that promoted it, for an
     approval that Git backs."""
     repo = open_repo(root)
-    added = _appended_records(repo, root, parent)
-    cycle = next((r for r in added if r.get("kind") == "cycle"
-                  and (r.get("evidence") or {}).get("outcome") == "promoted"
-                  and (r.get("evidence") or {}).get("adapter") == adapter), None)
+    added = typed(_appended_records(repo, root, parent))
+    cycle = next((r for r in added if r.kind == "cycle"
+                  and r.evidence.get("outcome") == "promoted"
+                  and r.evidence.get("adapter") == adapter), None)
     if cycle is None:
         return [f"its parent {parent[:12]} does not append a cycle that promoted {adapter[:19]}"]
-    if not any(r.get("kind") == "promotion" and (r.get("evidence") or {}).get("cycle")
-               == cycle.get("id") for r in added):
-        return [f"cycle {str(cycle.get('id'))[:19]} has no promotion record"]
-    evidence = cycle["evidence"]
+    cycle_id = cycle.raw.get("id")
+    if not any(r.kind == "promotion" and r.evidence.get("cycle") == cycle_id for r in added):
+        return [f"cycle {str(cycle_id)[:19]} has no promotion record"]
+    evidence = cycle.evidence
     approval = approval_records(records_at(repo, parent)).get(str(evidence.get("proposal")))
     if approval is None or approval.get("id") != evidence.get("approval"):
         return [f"cycle {str(cycle.get('id'))[:19]} names approval "

@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from convergent.errors import ConvergentError
-
-
-class RefusedError(click.ClickException):
-    """Exit 1: a gate or an input was refused (the spec's exit status)."""
-
-    exit_code = 1
-
-
-@contextmanager
-def refusals() -> Iterator[None]:
-    """Turn library errors into exit status 1 with the reason on stderr."""
-    try:
-        yield
-    except ConvergentError as exc:
-        raise RefusedError(str(exc)) from None
-
-
-repo_option = click.option("--repo", "repo", default=".", show_default=True,
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="The records repo.")
+from convergent import cli_cycle, cli_distill, cli_evidence
+from convergent.cli_support import RefusedError, refusals, repo_option
 
 
 @click.group()
@@ -217,15 +196,9 @@ def status_cmd(repo: Path, as_json: bool) -> None:
         render_status(status, sys.stdout)
 
 
-def _add_command_modules() -> None:
-    from convergent import cli_cycle, cli_distill, cli_evidence
-
-    cli_cycle.add_commands(cli)
-    cli_distill.add_commands(cli)
-    cli_evidence.add_commands(cli)
-
-
-_add_command_modules()
+cli_cycle.add_commands(cli)
+cli_distill.add_commands(cli)
+cli_evidence.add_commands(cli)
 
 
 def main() -> None:

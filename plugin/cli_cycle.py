@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from convergent.cli import RefusedError, refusals, repo_option
+from convergent.cli_support import RefusedError, refusals, repo_option
+from convergent.layout import LOCAL_DIR
 
 
 def add_commands(cli: click.Group) -> None:
@@ -81,7 +82,7 @@ def report_cmd(repo: Path, out: Path | None) -> None:
 
     root = repo.resolve()
     with refusals():
-        png, html = write_report(tripwire_history(root), out or root / ".convergent" / "report")
+        png, html = write_report(tripwire_history(root), out or root / LOCAL_DIR / "report")
     click.echo(str(png))
     click.echo(str(html))
 
@@ -95,20 +96,13 @@ def holdout_group() -> None:
 @repo_option
 def holdout_freeze(repo: Path) -> None:
     """Write the current hold-out's sha256 into the config; commit it in a reviewed change."""
-    from convergent.config import load_config
+    from convergent.config import load_config, set_config_value
     from convergent.holdout import load_holdout, tasks_sha256
-    from convergent.layout import CONFIG_FILE
 
     root = repo.resolve()
     with refusals():
         sha = tasks_sha256(load_holdout(root, load_config(root)))
-    path = root / CONFIG_FILE
-    lines = path.read_text("utf-8").splitlines()
-    replaced = [f'holdout_sha256 = "{sha}"' if line.startswith("holdout_sha256") else line
-                for line in lines]
-    if replaced == lines and f'holdout_sha256 = "{sha}"' not in lines:
-        raise RefusedError(f"{CONFIG_FILE} has no holdout_sha256 line under [tripwire]")
-    path.write_text("\n".join(replaced) + "\n", "utf-8")
+        set_config_value(root, "tripwire", "holdout_sha256", sha)
     click.echo(json.dumps({"holdout_sha256": sha}))
 
 

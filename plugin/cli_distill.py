@@ -1,7 +1,7 @@
 """CLI commands of the distillation path: gaps, levers, proposals, approval, on-merge.
 
 Added to the ``convergent`` group by :func:`add_commands`; library errors become exit
-status 1 through :func:`convergent.cli.refusals`, bad arguments exit 2.
+status 1 through :func:`convergent.cli_support.refusals`, bad arguments exit 2.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ from typing import Any
 
 import click
 
+from convergent.cli_support import RefusedError, refusals, repo_option
 from convergent.errors import RecordError
 from convergent.levers import LEVER_ORDER
 from convergent.records import decode_line
-
-repo_option = click.option("--repo", "repo", default=".", show_default=True,
-                           type=click.Path(file_okay=False, path_type=Path),
-                           help="The records repo.")
 
 
 def _json_object(text: str | None) -> dict[str, object]:
@@ -53,7 +50,6 @@ def _say_measured(record: dict[str, Any]) -> None:
 def gap_measure(name: str, eval_ref: str, target: float, member: str | None, repo: Path
                 ) -> None:
     """Measure the gap NAME: pass@1 of a member on an evaluation set, run in the sandbox."""
-    from convergent.cli import refusals
     from convergent.gaps import measure_gap
 
     with refusals():
@@ -73,7 +69,6 @@ def gap_measure(name: str, eval_ref: str, target: float, member: str | None, rep
 def gap_add(name: str, metric: str, target: float, eval_ref: str, measured: float,
             lower_is_better: bool, repo: Path) -> None:
     """Record the gap NAME with a typed value (needs [levers] allow_reported = true)."""
-    from convergent.cli import refusals
     from convergent.gaps import record_gap
 
     with refusals():
@@ -95,7 +90,6 @@ def lever_group() -> None:
 def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo: Path
                  ) -> None:
     """Record a lever try with a typed value (needs [levers] allow_reported = true)."""
-    from convergent.cli import refusals
     from convergent.gaps import record_lever
 
     evidence = _json_object(detail)
@@ -121,7 +115,6 @@ def lever_record(gap: str, lever: str, measured: float, detail: str | None, repo
 def lever_measure(gap: str, lever: str, members: tuple[str, ...], n: int, temperature: float,
                   seed: int, k: int | None, repo: Path) -> None:
     """Measure a lever on the gap's evaluation set through the members; record the try."""
-    from convergent.cli import refusals
     from convergent.lever_measures import run_best_of_n, run_rag, run_route
 
     if lever != "route" and len(members) > 1:
@@ -148,7 +141,6 @@ def lever_measure(gap: str, lever: str, members: tuple[str, ...], n: int, temper
 @repo_option
 def lever_best_of_n(gap: str, n: int, member: str | None, repo: Path) -> None:
     """Execution-verify + best-of-N (``lever measure --lever verify_best_of_n``)."""
-    from convergent.cli import refusals
     from convergent.lever_measures import run_best_of_n
 
     with refusals():
@@ -165,7 +157,6 @@ def lever_best_of_n(gap: str, n: int, member: str | None, repo: Path) -> None:
 @repo_option
 def propose_cmd(gap: str, push_remote: str | None, repo: Path) -> None:
     """Make a proposal branch, or refuse with what is missing (levers first)."""
-    from convergent.cli import refusals
     from convergent.proposals import propose
 
     with refusals():
@@ -182,7 +173,6 @@ def propose_cmd(gap: str, push_remote: str | None, repo: Path) -> None:
 def approve_cmd(proposal: str | None, sign: bool | None, repo: Path) -> None:
     """Approve PROPOSAL (branch or id) by merging it as the current operator."""
     from convergent.approve import approve
-    from convergent.cli import RefusedError, refusals
 
     with refusals():
         outcome = approve(repo, proposal, sign=sign, quiet=False)
@@ -200,7 +190,6 @@ def approve_cmd(proposal: str | None, sign: bool | None, repo: Path) -> None:
 @repo_option
 def on_merge_cmd(push_remote: str | None, quiet: bool, repo: Path) -> None:
     """Start the cycle of each newly approved proposal, exactly once."""
-    from convergent.cli import refusals
     from convergent.on_merge import on_merge
 
     with refusals():

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from convergent.cli import RefusedError, refusals, repo_option
+from convergent.cli_support import RefusedError, refusals, repo_option
 
 
 def add_commands(cli: click.Group) -> None:

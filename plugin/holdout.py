@@ -19,6 +19,7 @@ from typing import Any
 from convergent.completions import program
 from convergent.errors import ConvergentError, RepoError
 from convergent.harness import ExecutionCase
+from convergent.plugins import collect
 from convergent.records import canonical_json
 
 DEFAULT = "default"
@@ -77,8 +78,6 @@ def parse_tasks(text: str, where: str) -> list[Task]:
 
 def registered_holdouts() -> dict[str, Callable[[], Iterable[Task]]]:
     """Hold-outs registered through the ``register_holdouts`` hook, by name."""
-    from convergent.plugins import collect
-
     return collect("register_holdouts")
 
 

@@ -17,7 +17,6 @@ clone whose push lands starts it.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -34,13 +33,11 @@ from convergent.approval import (
 )
 from convergent.config import Config, committed_config
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
-from convergent.history import records_at
+from convergent.history import read_records, records_at
 from convergent.recorder import Recorder
 from convergent.records import finalize, validate_draft
-from convergent.status import read_records
 
 EMITTER = "convergent/on-merge"
-CYCLE_MODULE = "convergent.trainer.cycle"
 LOCK_NAME = "on-merge.lock"
 
 
@@ -166,9 +163,8 @@ def _push_claim(root: Path, remote: str) -> None:
 
 def start_or_announce(root: Path, config: Config, proposal: dict[str, Any],
                       approval: dict[str, Any], quiet: bool) -> None:
-    """Start the proposal's cycle when the config says so and a trainer is installed."""
-    autostart = bool(config["cycle"].get("autostart", True))
-    if not autostart or importlib.util.find_spec(CYCLE_MODULE) is None:
+    """Start the proposal's cycle when the config says so."""
+    if not config["cycle"].get("autostart", True):
         _say(quiet, f"cycle due for proposal {proposal['id']}: run `convergent cycle run`")
         return
     from convergent.trainer.cycle import start_cycle

@@ -43,8 +43,12 @@ def load_plugins() -> pluggy.PluginManager:
 def collect(hook_name: str) -> dict[str, Any]:
     """Call a collecting hook (``register_*``): ``{name: what was registered}``.
 
-    Every implementation is called in pluggy's order; a later registration of the same
-    name replaces an earlier one (built-ins use ``tryfirst``, so plugins can replace them).
+    Every implementation is called in pluggy's order (``tryfirst`` ones first, then the
+    last-registered first); a later registration of the same name replaces an earlier
+    one. Built-in ``register_*`` implementations are ``tryfirst``, so a plugin's
+    registration of the same name always comes later and wins; built-in ``firstresult``
+    implementations are ``trylast``, so a plugin answers first. tests/test_plugins.py
+    checks both for every built-in.
     """
     found: dict[str, Any] = {}
 

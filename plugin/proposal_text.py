@@ -7,13 +7,20 @@ the cycle config, and what merging does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from convergent.config import Config
 from convergent.levers import how_measured, is_measured
 
-if TYPE_CHECKING:
-    from convergent.proposals import DatasetReport
+
+@dataclass(frozen=True)
+class DatasetReport:
+    """The experiences a cycle would train on, and those held back."""
+
+    experiences: int
+    verified: list[str]
+    excluded: list[str]
 
 
 def _value(record: dict[str, Any]) -> str:

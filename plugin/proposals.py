@@ -28,10 +28,11 @@ import git
 from convergent.config import Config, load_config
 from convergent.errors import ConvergentError, RepoError
 from convergent.gitops import open_repo
+from convergent.history import read_records
 from convergent.layout import RECORDS_DIR
 from convergent.levers import LEVER_ORDER, allow_reported, plan_proposal
+from convergent.proposal_text import DatasetReport, describe
 from convergent.recorder import Recorder
-from convergent.status import read_records
 
 BRANCH_PREFIX = "convergent/proposal/"
 EMITTER = "convergent/propose"
@@ -81,15 +82,6 @@ class Proposal:
     record: dict[str, Any]
     description: str
     pushed_to: str | None = None
-
-
-@dataclass(frozen=True)
-class DatasetReport:
-    """The experiences a cycle would train on, and those held back."""
-
-    experiences: int
-    verified: list[str]
-    excluded: list[str]
 
 
 def short_id(record_id: str) -> str:
@@ -190,8 +182,6 @@ def propose(root: Path, gap_name: str, *, push_remote: str | None = None) -> Pro
     branch, record = _commit_on_branch(root, _draft(plan.gap, plan.levers, config, dataset))
     if push_remote:
         _push(root, push_remote, branch)
-    from convergent.proposal_text import describe
-
     text = describe(record, branch, plan.gap, plan.levers, dataset, config)
     return Proposal(branch, record, text, push_remote)
 

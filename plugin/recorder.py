@@ -17,7 +17,9 @@ from typing import Any
 
 from convergent.config import Config, load_config
 from convergent.errors import InputError, RecordError
+from convergent.gitops import commit_log
 from convergent.log import Log
+from convergent.plugins import load_plugins
 from convergent.records import (
     Verdict,
     decode_line,
@@ -26,6 +28,7 @@ from convergent.records import (
     validate_draft,
     validate_record,
 )
+from convergent.verifiers import VerifyContext, verify
 
 
 @dataclass(frozen=True)
@@ -177,15 +180,12 @@ class Recorder:
             return None
         if not self.verify:
             return Verdict(False, "none", "verification skipped by the emitter")
-        from convergent.verifiers import VerifyContext, verify
 
         return verify(dict(draft), VerifyContext(self.root, self.config))
 
     # -- after an append ------------------------------------------------------------------
 
     def _appended(self, records: list[dict[str, Any]]) -> None:
-        from convergent.plugins import load_plugins
-
         hook = load_plugins().hook
         for record in records:
             hook.record_appended(record=record, repo=str(self.root))
@@ -211,8 +211,6 @@ class Recorder:
 
     def commit(self, message: str | None = None) -> str | None:
         """Commit the records appended since the last commit; returns the commit sha."""
-        from convergent.gitops import commit_log
-
         return commit_log(self.root, message)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from array import array
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
@@ -52,6 +52,54 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return {"verified": self.verified, "verifier": self.verifier, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Record:
+    """A read-only view of one record as the log holds it (a JSON object), with typed
+    accessors: readers ask ``record.kind`` or ``record.evidence.get("name")`` instead of
+    digging in the dict. ``raw`` is the record itself, unchanged."""
+
+    raw: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.raw.get("kind"))
+
+    @property
+    def id(self) -> str:
+        return str(self.raw.get("id", ""))
+
+    @property
+    def ts(self) -> str:
+        return str(self.raw.get("ts", ""))
+
+    @property
+    def claim(self) -> str:
+        return str(self.raw.get("claim", ""))
+
+    @property
+    def evidence(self) -> Mapping[str, Any]:
+        """The evidence object ({} when a record has none or a malformed one)."""
+        evidence = self.raw.get("evidence")
+        return evidence if isinstance(evidence, Mapping) else {}
+
+    @property
+    def links(self) -> list[str]:
+        links = self.raw.get("links")
+        return [str(link) for link in links] if isinstance(links, list) else []
+
+    @property
+    def verified(self) -> bool:
+        """Whether the record's verdict says verified."""
+        verdict = self.raw.get("verdict")
+        return bool(verdict.get("verified")) if isinstance(verdict, Mapping) else False
+
+
+def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list[Record]:
+    """The records as :class:`Record` views, in order; only those of ``kind`` if given."""
+    views = [Record(record) for record in records]
+    return views if kind is None else [view for view in views if view.kind == kind]
 
 
 def canonical_json(obj: Any) -> str:

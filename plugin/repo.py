@@ -9,6 +9,7 @@ import git
 from convergent.config import Config, default_config, parse_config, render_config
 from convergent.errors import RepoError
 from convergent.gitops import commit_paths, open_repo
+from convergent.holdout import default_holdout_sha256
 from convergent.layout import (
     ACTIVE_FILE,
     ADAPTERS_DIR,
@@ -75,10 +76,6 @@ def _ensure_config(root: Path, operators: list[str], base: str | None, branch: s
 
 
 def _holdout_sha256() -> str:
-    try:
-        from convergent.holdout import default_holdout_sha256
-    except ImportError:
-        return ""
     return default_holdout_sha256()
 
 

@@ -32,8 +32,15 @@ from typing import Any
 
 import git
 
+from convergent.approval import (
+    is_operator,
+    policy_before,
+    signature_problem,
+    signatures_required,
+)
 from convergent.config import Config
 from convergent.errors import RecordError, RepoError
+from convergent.gitops import commit_paths, open_repo
 from convergent.layout import SOURCES_DIR
 from convergent.records import canonical_json, decode_line
 
@@ -168,14 +175,6 @@ def provenance_problem(snapshot: Snapshot, *, emitter: Any, committer: str | Non
                        config: Config, root: Path) -> str | None:
     """Why a record by ``emitter``, committed by ``committer``, may not cite
     ``snapshot`` (None: it may)."""
-    from convergent.approval import (
-        is_operator,
-        policy_before,
-        signature_problem,
-        signatures_required,
-    )
-    from convergent.gitops import open_repo
-
     where = f"snapshot {snapshot.ref} was added by {snapshot.added_by} in " \
             f"{snapshot.anchor[:12]}"
     # An operator by the policy in force before the snapshot's commit.
@@ -206,8 +205,6 @@ def register_sources(root: Path, contents: list[bytes], *, registered_by: str,
     """Store each content as a snapshot registered by ``registered_by`` and (``commit``)
     commit them as the current git user, so records can cite them from the next commit
     on. Returns the snapshot names and the commit (None: nothing new to commit)."""
-    from convergent.gitops import commit_paths
-
     refs = [store_source(root, data, registered_by=registered_by) for data in contents]
     if not commit:
         return refs, None

@@ -1,4 +1,5 @@
-"""``convergent status``: what the log holds and which adapter is active."""
+"""``convergent status``: what the log holds (gaps, levers, proposals, cycles), the
+tripwire's trust record, and which adapter is active."""
 
 from __future__ import annotations
 
@@ -6,38 +7,28 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from convergent.adapters import (
+    RegistryError,
+    active_problems,
+    adapter_tags,
+    read_active,
+    tag_metadata,
+    tag_problems,
+)
+from convergent.approval import unsigned_warning
 from convergent.config import Config, load_config
-from convergent.errors import RecordError
-from convergent.history import shaped_record
-from convergent.layout import RECORDS_DIR
-from convergent.log import iter_raw_lines, segment_paths
+from convergent.gitops import open_repo
+from convergent.history import read_log
+from convergent.log import segment_paths
+from convergent.records import Record, typed
+from convergent.tripwire_history import tripwire_history, trust_record
 
 UNREADABLE_SHOWN = 20  # the text view names this many bad lines; --json names all
-
-
-def read_log(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The working tree's well-formed records in log order, and each other line named
-    (``path:line: schema: message``)."""
-    records: list[dict[str, Any]] = []
-    problems: list[str] = []
-    for path, lineno, raw in iter_raw_lines(root):
-        try:
-            records.append(shaped_record(raw))
-        except RecordError as exc:
-            problems.append(f"{RECORDS_DIR}/{path.name}:{lineno}: schema: {exc}")
-    return records, problems
-
-
-def read_records(root: Path) -> list[dict[str, Any]]:
-    """Every well-formed record of the working tree's log, in log order."""
-    return read_log(root)[0]
 
 
 def active_adapter(root: Path, config: Config) -> dict[str, Any]:
     """The active adapter, only when the rules back it; else "unknown" and why it is refused
     (an unregistered adapter is never reported as active)."""
-    from convergent.adapters import active_problems, read_active
-
     value = read_active(root)
     problems = active_problems(root, config)
     if problems:
@@ -47,8 +38,6 @@ def active_adapter(root: Path, config: Config) -> dict[str, Any]:
 
 
 def approval_signatures(config: Config) -> str:
-    from convergent.approval import unsigned_warning
-
     warning = unsigned_warning(config)
     return f"UNSIGNED: {warning}" if warning else (
         "signed: an approving merge must carry a signature that verifies "
@@ -58,9 +47,10 @@ def approval_signatures(config: Config) -> str:
 def collect_status(root: Path) -> dict[str, Any]:
     config = load_config(root)
     records, problems = read_log(root)
-    kinds = Counter(r.get("kind") for r in records)
-    experiences = [r for r in records if r.get("kind") == "experience"]
-    verified = sum(1 for r in experiences if (r.get("verdict") or {}).get("verified"))
+    views = typed(records)
+    kinds = Counter(r.kind for r in views)
+    experiences = [r for r in views if r.kind == "experience"]
+    verified = sum(1 for r in experiences if r.verified)
     segments = segment_paths(root)
     status: dict[str, Any] = {
         "repo": str(root),
@@ -75,10 +65,42 @@ def collect_status(root: Path) -> dict[str, Any]:
         # Lines that are not records (committed past the gates): named, never counted.
         "unreadable_lines": problems,
     }
-    from convergent.status_sections import extra_sections
-
-    status.update(extra_sections(root, records))
+    status.update(_log_sections(root, records))
     return status
+
+
+def _log_sections(root: Path, records: list[dict[str, Any]]) -> dict[str, Any]:
+    by_kind: dict[str, list[Record]] = {}
+    for record in typed(records):
+        by_kind.setdefault(record.kind, []).append(record)
+    gaps = [r.evidence.get("name", r.raw.get("claim")) for r in by_kind.get("gap", [])]
+    levers = [f"{r.evidence.get('lever')}@{r.evidence.get('gap')}"
+              for r in by_kind.get("lever", [])]
+    return {
+        "tripwire": trust_record(tripwire_history(root)),
+        "adapter_history": _adapter_history(root),
+        "gaps": gaps,
+        "levers": levers,
+        "proposals": len(by_kind.get("proposal", [])),
+        "approvals": len(by_kind.get("approval", [])),
+        "cycles": len(by_kind.get("cycle", [])),
+        "halts": len(by_kind.get("halt", [])),
+        "promotions": len(by_kind.get("promotion", [])),
+        "reverts": len(by_kind.get("revert", [])),
+    }
+
+
+def _adapter_history(root: Path) -> list[str]:
+    """Promotion tags, oldest first, with the adapter each promoted (refused tags marked)."""
+    refused = {name for name, _ in tag_problems(root, load_config(root))}
+    out = []
+    for tag in adapter_tags(open_repo(root)):
+        mark = " (REFUSED by the adapters gate)" if tag.name in refused else ""
+        try:
+            out.append(f"{tag.name}={str(tag_metadata(tag).get('adapter'))[:19]}{mark}")
+        except RegistryError:  # a tag someone made by hand, without our metadata
+            out.append(f"{tag.name}=?{mark}")
+    return out
 
 
 def render_status(status: dict[str, Any], out: TextIO) -> None:

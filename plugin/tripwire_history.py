@@ -5,20 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convergent.status import read_records
+from convergent.history import read_records
+from convergent.records import typed
 
 
 def tripwire_history(root: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for record in read_records(root):
-        if record.get("kind") != "cycle":
-            continue
-        ev = record.get("evidence", {})
+    for record in typed(read_records(root), "cycle"):
+        ev = record.evidence
         cand = ev.get("tripwire", {}).get("candidate", {})
         rows.append({"cycle": len(rows) + 1, "pass_rate": float(cand.get("pass_rate", 0.0)),
                      "diversity": float(cand.get("diversity", 0.0)),
                      "outcome": ev.get("outcome", "halted"), "adapter": ev.get("adapter"),
-                     "ts": record.get("ts", "")})
+                     "ts": record.ts})
     return rows
 
 

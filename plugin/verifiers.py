@@ -17,9 +17,20 @@ from typing import Any
 
 import git
 
+from convergent.approval import (
+    is_operator,
+    operator_commit_problems,
+    person,
+    policy_before,
+)
 from convergent.config import Config
+from convergent.gitops import author_identity, is_ancestor
 from convergent.harness import ExecutionCase, Harness
+from convergent.plugins import collect
 from convergent.records import Verdict
+from convergent.sources import committed_snapshot, provenance_problem
+from convergent.vouch import TRAILER, commit_vouches, vouch_digest
+from convergent.vouch import signature_problem as vouch_signature_problem
 
 Verifier = Callable[[Mapping[str, Any], "VerifyContext"], Verdict]
 
@@ -79,7 +90,6 @@ class VerifyContext:
     def record_author(self) -> str | None:
         if self.committer is not None or self.repo is None:
             return self.committer
-        from convergent.gitops import author_identity
 
         try:
             return author_identity(self.repo)
@@ -98,8 +108,6 @@ class VerifyContext:
 
 def registered_verifiers() -> dict[str, Verifier]:
     """Evidence type -> verifier, from every plugin; the last registration wins."""
-    from convergent.plugins import collect
-
     return collect("register_verifiers")
 
 
@@ -153,8 +161,6 @@ def verify_grounding(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
     """Verified iff every cited quote occurs, whitespace-normalized, in its snapshot, and
     every snapshot may be cited by this record (see :mod:`convergent.sources`:
     committed before it, a regular file, registered by another source or an operator)."""
-    from convergent.sources import committed_snapshot, provenance_problem
-
     citations = record["evidence"]["citations"]
     if not citations:
         return Verdict(False, "grounding", "no citations")
@@ -186,10 +192,6 @@ def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
     :mod:`convergent.vouch`): by a commit of theirs in the record's history that carries
     the digest (signed, when the config requires signatures), or by their SSH signature
     over it. Every piece of evidence given must hold."""
-    from convergent.approval import is_operator
-    from convergent.vouch import signature_problem as vouch_signature_problem
-    from convergent.vouch import vouch_digest
-
     evidence = record["evidence"]
     approved_by = normalize_whitespace(evidence["approved_by"])
     policy, policy_rev = ctx.policy
@@ -219,10 +221,6 @@ def verify_operator(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
 def _commit_problem(sha: Any, approved_by: str, digest: str, ctx: VerifyContext) -> str | None:
     """Why the commit ``sha`` does not vouch for ``digest`` as ``approved_by`` (None: it
     does)."""
-    from convergent.approval import is_operator, operator_commit_problems, person, policy_before
-    from convergent.gitops import is_ancestor
-    from convergent.vouch import TRAILER, commit_vouches
-
     if not isinstance(sha, str) or COMMIT_SHA.fullmatch(sha) is None:
         return f"commit {sha!r} is not a hex commit id"
     try:

@@ -29,8 +29,10 @@ from typing import Any
 
 import git
 
+from convergent.approval import is_operator
 from convergent.config import Config, load_config
 from convergent.errors import ConvergentError
+from convergent.gitops import author_identity, commit_message, open_repo
 from convergent.records import FILLED_FIELDS, canonical_json, validate_draft
 
 TRAILER = "Vouches"
@@ -131,9 +133,6 @@ def vouch_drafts(root: Path, drafts: list[dict[str, Any]], *, sign: bool | None 
     one commit carrying a ``Vouches:`` trailer per draft (signed with ``sign``, required
     under ``require_signed``), or with ``ssh_key`` an SSH signature per draft and no
     commit. Returns the drafts with ``evidence.commit`` (or ``signature``) filled in."""
-    from convergent.approval import is_operator
-    from convergent.gitops import author_identity, commit_message, open_repo
-
     config = load_config(root)
     repo = open_repo(root)
     me = author_identity(repo)

@@ -12,7 +12,7 @@ import pytest
 
 from convergent.approval import POLICY_TABLES
 from convergent.gaps import record_gap, record_lever
-from convergent.status import read_records
+from convergent.history import read_records
 
 OPERATOR_NAME, OPERATOR_EMAIL = "Ada Operator", "ada@example.com"
 EVAL = "evals/strings.jsonl"

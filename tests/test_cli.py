@@ -154,3 +154,21 @@ def test_init_base_names_the_model_to_adapt(tmp_path: Path) -> None:
     assert invoke("init", str(target), "--base", "/models/qwen-0.5b").exit_code == 0
     result = CliRunner().invoke(cli, ["init", str(target), "--base", "other"])
     assert result.exit_code == 1 and "reviewed commit" in result.output
+
+
+def test_holdout_freeze_rewrites_only_the_sha_line_and_refuses_without_one(
+        records_repo: Path) -> None:
+    config = records_repo / ".convergent.toml"
+    before = config.read_text().replace("holdout_sha256 = ", "# kept comment\nholdout_sha256 = ")
+    config.write_text(before)
+    result = invoke("holdout", "freeze", "--repo", str(records_repo))
+    assert result.exit_code == 0, result.output
+    sha = json.loads(result.output)["holdout_sha256"]
+    after = config.read_text()
+    assert f'holdout_sha256 = "{sha}"' in after and "# kept comment" in after
+    assert len(after.splitlines()) == len(before.splitlines())
+    config.write_text("\n".join(line for line in after.splitlines()
+                                if not line.startswith("holdout_sha256")) + "\n")
+    refused = CliRunner().invoke(cli, ["holdout", "freeze", "--repo", str(records_repo)])
+    assert refused.exit_code == 1
+    assert "no holdout_sha256 line under [tripwire]" in refused.output

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from cycleflow import HOLDOUT, approve_new_proposal, cycle_repo, emit_experiences
 from gapflow import as_operator, git, records, set_config, skip_git_hooks, without_hooks
 
+from convergent.adapters import adapter_tags, read_active, tag_metadata
 from convergent.cli import cli
 from convergent.holdout import HoldoutChangedError
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
@@ -26,7 +27,6 @@ from convergent.on_merge import on_merge
 from convergent.proposals import LeversFirstError, propose
 from convergent.recorder import Recorder
 from convergent.trainer.cycle import CycleError, run_due_cycles
-from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
 
 pytest.importorskip("torch")
 pytestmark = [pytest.mark.train, pytest.mark.slow]

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import SOMEONE_ELSE, DemoRun
 
+from convergent.adapters import adapter_tags, read_active, tag_metadata
 from convergent.cli import cli
 from convergent.demo import DemoError, loop_outcome
-from convergent.status import read_records
-from convergent.trainer.registry import adapter_tags, read_active, tag_metadata
+from convergent.history import read_records
 
 pytest.importorskip("torch")
 

@@ -14,7 +14,7 @@ from gapflow import as_operator, git, without_hooks
 
 from convergent.adapter_hash import adapter_files_sha256, adapter_sha256, tree_files
 from convergent.cli import cli
-from convergent.hooks.check_adapters import main as adapters_hook
+from convergent.hooks.gate_hooks import check_adapters as adapters_hook
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
 
 

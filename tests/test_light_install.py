@@ -23,7 +23,7 @@ def test_plugin_cli_gates_and_trainer_modules_import_without_the_training_stack(
     code = (
         "import sys\n"
         "import convergent, convergent.cli, convergent.recorder, convergent.gates\n"
-        "import convergent.hooks.git_hook, convergent.hooks.check_all, convergent.index\n"
+        "import convergent.hooks.git_hook, convergent.hooks.gate_hooks, convergent.index\n"
         "import convergent.trainer.cycle, convergent.trainer.registry\n"
         "import convergent.trainer.train, convergent.trainer.dataset\n"
         "import convergent.trainer.tripwire, convergent.integrations\n"

@@ -24,10 +24,9 @@ from convergent.adapter_hash import adapter_sha256
 from convergent.adapters import active_at
 from convergent.cli import cli
 from convergent.demo import GAP
-from convergent.history import records_at
+from convergent.history import read_records, records_at
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
 from convergent.proposals import propose
-from convergent.status import read_records
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 

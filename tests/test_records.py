@@ -93,3 +93,20 @@ def test_encode_refuses_oversized_records() -> None:
     record = finalize(experience(response="x" * 5000), Verdict(False, "execution"))
     with pytest.raises(RecordError, match="over the cap"):
         encode(record, max_bytes=1000)
+
+
+def test_a_record_view_reads_fields_without_dict_digging() -> None:
+    from drafts import experience
+
+    from convergent.records import Record, Verdict, finalize, typed
+
+    record = finalize(dict(experience(1), links=["sha256:" + "a" * 64]),
+                      Verdict(True, "execution", "exit 0"))
+    view = Record(record)
+    assert (view.kind, view.id, view.ts) == ("experience", record["id"], record["ts"])
+    assert view.evidence is record["evidence"] and view.verified is True
+    assert view.links == record["links"] and view.raw is record
+    odd = Record({"kind": "note", "evidence": "not an object", "links": "x",
+                  "verdict": None})
+    assert (odd.evidence, odd.links, odd.verified, odd.id) == ({}, [], False, "")
+    assert [v.raw for v in typed([record, {"kind": "note"}], "experience")] == [record]

@@ -24,16 +24,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from convergent.adapters import active_at
+from convergent.approval import (
+    ApprovalError,
+    approval_records,
+    record_problems,
+    require_main_branch,
+)
 from convergent.config import Config, committed_config
 from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths, open_repo, repo_lock
 from convergent.history import records_at
-from convergent.layout import ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
+from convergent.holdout import frozen_holdout
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
+from convergent.levers import allow_reported, proposal_problems
+from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
+from convergent.records import typed
+from convergent.trainer.dataset import Dataset, build_dataset
+from convergent.trainer.registry import adapter_path, promote, register_adapter
+from convergent.trainer.spec import TrainSpec
+from convergent.trainer.train import cuda_available, detect_backend, run_training
+from convergent.trainer.tripwire import decide, evaluate
 
 Say = Callable[[str], None]
-# Wall seconds of each stage of the last cycle this process ran (for bench/cycle.py).
-last_stage_times: dict[str, float] = {}
 
 
 def _stderr(message: str) -> None:
@@ -46,7 +60,7 @@ class CycleError(ConvergentError):
 
 @dataclass
 class StageTimes:
-    """Wall seconds of each stage, for ``bench/cycle.py`` and the cycle record."""
+    """Wall seconds of each stage, kept in the cycle record (``evidence.stages_s``)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -101,9 +115,6 @@ EMBEDDED_BASES: dict[str, tuple[str, str, Callable[[Path], bool], str]] = {
 
 def choose_backend(config: Config) -> str:
     """Forced in ``[cycle] backend``, else a plugin's choice, else GPU + unsloth -> unsloth."""
-    from convergent.plugins import load_plugins
-    from convergent.trainer.train import cuda_available, detect_backend
-
     forced = str(config["cycle"].get("backend", "auto"))
     if forced != "auto":
         return detect_backend(forced)
@@ -127,9 +138,6 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     satisfy levers first in the current gap state (:func:`convergent.levers.
     proposal_problems`, the very function of the ``levers-first`` gate).
     """
-    from convergent.approval import approval_records, record_problems
-    from convergent.levers import allow_reported, proposal_problems
-
     ids = {r.get("id") for r in history}
     if proposal.get("id") not in ids:
         return [f"proposal {proposal.get('id')} is not in the committed log"]
@@ -146,8 +154,6 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
                                        list[str]]:
     """(proposal, approval) pairs of the committed log that are approved and have no cycle
     yet, and why each other approved-looking proposal is refused."""
-    from convergent.approval import approval_records
-
     root = Path(root).resolve()
     config = committed_config(root)
     history = records_at(open_repo(root), "HEAD")
@@ -182,8 +188,6 @@ def run_due_cycles(root: Path, say: Say = _stderr) -> list[dict[str, Any]]:
 
 def _require_clean(root: Path) -> None:
     """The cycle's commits hold only its own records: nothing else may be pending."""
-    from convergent.layout import ACTIVE_FILE
-
     pending = open_repo(root).git.status("--porcelain", "--", RECORDS_DIR, ACTIVE_FILE,
                                          ADAPTERS_DIR).strip()
     if pending:
@@ -199,8 +203,6 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
     Everything is re-checked here, under the lock, from the committed history of the
     main branch: the approval against Git, levers first, and that no cycle ran yet.
     """
-    from convergent.approval import ApprovalError, require_main_branch
-
     root = Path(root).resolve()
     config = committed_config(root)  # never the working tree's: anyone can edit that
     with repo_lock(root, "cycle.lock"):
@@ -230,10 +232,6 @@ def start_cycle(root: Path, proposal: Mapping[str, Any], approval: Mapping[str, 
 
 def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
                proposal: dict[str, Any], approval: dict[str, Any], say: Say) -> dict[str, Any]:
-    from convergent.holdout import frozen_holdout
-    from convergent.trainer.dataset import build_dataset
-    from convergent.trainer.train import run_training
-
     times = StageTimes()
     tasks = frozen_holdout(root, config)  # a changed hold-out stops the cycle here
     repo = open_repo(root)
@@ -256,16 +254,11 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
     say(f"trained {report.get('steps')} steps, final loss {report.get('loss')}")
     verdict = times.run("tripwire", lambda: _tripwire(
         root, config, history, spec.base_model, work / "run" / "adapter", report, tasks, say))
-    cycle = _land(root, config, proposal, approval, spec, report, dataset, dataset_commit,
-                  verdict, times, say)
-    last_stage_times.clear()
-    last_stage_times.update(times.seconds)
-    return cycle
+    return _land(TrainedCycle(root, config, proposal, approval, spec, report, dataset,
+                              dataset_commit, verdict, times, say))
 
 
-def _spec(config: Config, dataset: Path, out: Path) -> Any:
-    from convergent.trainer.spec import TrainSpec
-
+def _spec(config: Config, dataset: Path, out: Path) -> TrainSpec:
     cycle = config["cycle"]
     return TrainSpec(base_model=resolve_base_model(config), dataset=str(dataset),
                      output_dir=str(out), backend=choose_backend(config),
@@ -286,10 +279,6 @@ class TripwireVerdict:
 def _tripwire(root: Path, config: Config, history: list[dict[str, Any]], base: str,
               adapter_dir: Path, report: Mapping[str, Any], tasks: list[dict[str, Any]],
               say: Say) -> TripwireVerdict:
-    from convergent.adapters import active_at
-    from convergent.trainer.registry import adapter_path
-    from convergent.trainer.tripwire import decide, evaluate
-
     sha = f"sha256:{report['adapter_sha256']}"
     active = active_at(open_repo(root), "HEAD")  # committed: never the working tree's
     say(f"tripwire: scoring {len(tasks)} hold-out tasks for the candidate and {active}")
@@ -313,69 +302,100 @@ def _promoted_chain(history: list[dict[str, Any]], base_diversity: float, active
     if active == "base":
         return []
     chain = [base_diversity]
-    for record in history:
-        ev = record.get("evidence", {})
-        if record.get("kind") == "cycle" and ev.get("outcome") == "promoted":
+    for record in typed(history, "cycle"):
+        ev = record.evidence
+        if ev.get("outcome") == "promoted":
             if ev.get("adapter") == active:
                 return chain
             chain.append(float(ev["tripwire"]["candidate"]["diversity"]))
     return chain
 
 
-def _land(root: Path, config: Config, proposal: dict[str, Any], approval: dict[str, Any],
-          spec: Any, report: Mapping[str, Any], dataset: Any, dataset_commit: str,
-          verdict: TripwireVerdict, times: StageTimes, say: Say) -> dict[str, Any]:
-    from convergent.plugins import load_plugins
-    from convergent.trainer.registry import promote, register_adapter
+@dataclass(frozen=True)
+class TrainedCycle:
+    """A cycle whose candidate was trained and judged: what landing it needs."""
 
-    outcome = "promoted" if verdict.promote else "halted"
-    metadata = {
-        "adapter": verdict.adapter_sha, "base_model": str(config["base"]["model"]),
-        "base_sha256": report.get("base_sha256_before"), "backend": spec.backend,
-        "holdout_pass_rate": verdict.candidate.pass_rate,
-        "diversity": verdict.candidate.diversity, "manifest_sha256": dataset.manifest_sha256,
-        "proposal": proposal["id"], "seed": spec.seed, "dataset_commit": dataset_commit,
-        "spec": json.loads(spec.to_json()),
-    }
+    root: Path
+    config: Config
+    proposal: dict[str, Any]
+    approval: dict[str, Any]
+    spec: TrainSpec
+    report: Mapping[str, Any]
+    dataset: Dataset
+    dataset_commit: str
+    verdict: TripwireVerdict
+    times: StageTimes
+    say: Say
+
+    def metadata(self) -> dict[str, Any]:
+        """The adapter's metadata: beside it in the registry and in its promotion tag."""
+        verdict, spec = self.verdict, self.spec
+        return {
+            "adapter": verdict.adapter_sha, "base_model": str(self.config["base"]["model"]),
+            "base_sha256": self.report.get("base_sha256_before"), "backend": spec.backend,
+            "holdout_pass_rate": verdict.candidate.pass_rate,
+            "diversity": verdict.candidate.diversity,
+            "manifest_sha256": self.dataset.manifest_sha256, "proposal": self.proposal["id"],
+            "seed": spec.seed, "dataset_commit": self.dataset_commit,
+            "spec": json.loads(spec.to_json()),
+        }
+
+    def evidence(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``cycle`` record's evidence, with the stage times measured so far."""
+        verdict, report = self.verdict, self.report
+        return {
+            "type": "cycle", "proposal": self.proposal["id"], "approval": self.approval["id"],
+            "outcome": "promoted" if verdict.promote else "halted",
+            "adapter": verdict.adapter_sha if verdict.promote else None,
+            "candidate_adapter": verdict.adapter_sha, "base_model": metadata["base_model"],
+            "base_sha256": metadata["base_sha256"],
+            "base_unchanged": report.get("base_sha256_before") == report.get(
+                "base_sha256_after"),
+            "backend": self.spec.backend, "spec": metadata["spec"],
+            "dataset_commit": self.dataset_commit,
+            "manifest_sha256": self.dataset.manifest_sha256, "manifest": self.dataset.manifest,
+            "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
+            "tripwire": {"candidate": verdict.candidate.summary(),
+                         "reference": verdict.reference.summary(), "reasons": verdict.reasons},
+            "stages_s": dict(self.times.seconds),
+        }
+
+    def follow_record(self, cycle_id: str) -> dict[str, Any]:
+        """The draft that follows the cycle record: its promotion, or its halt."""
+        verdict = self.verdict
+        if verdict.promote:
+            return {"kind": "promotion", "claim": f"promote {verdict.adapter_sha[:19]}",
+                    "evidence": {"type": "promotion", "adapter": verdict.adapter_sha,
+                                 "cycle": cycle_id}}
+        return {"kind": "halt", "claim": f"halt: {'; '.join(verdict.reasons)}"[:500],
+                "evidence": {"type": "halt", "cycle": cycle_id, "reasons": verdict.reasons,
+                             "candidate": verdict.candidate.summary(),
+                             "reference": verdict.reference.summary()}}
+
+
+def _land(run: TrainedCycle) -> dict[str, Any]:
+    """Record the cycle and its promotion or halt, commit them, and promote on a pass."""
+    root, proposal, verdict = run.root, run.proposal, run.verdict
+    metadata = run.metadata()
     if verdict.promote:
-        times.run("registry", lambda: register_adapter(root, Path(spec.output_dir) / "adapter",
-                                                       metadata))
-    started = time.perf_counter()
-    evidence = {
-        "type": "cycle", "proposal": proposal["id"], "approval": approval["id"],
-        "outcome": outcome, "adapter": verdict.adapter_sha if verdict.promote else None,
-        "candidate_adapter": verdict.adapter_sha, "base_model": metadata["base_model"],
-        "base_sha256": metadata["base_sha256"],
-        "base_unchanged": report.get("base_sha256_before") == report.get("base_sha256_after"),
-        "backend": spec.backend, "spec": metadata["spec"], "dataset_commit": dataset_commit,
-        "manifest_sha256": dataset.manifest_sha256, "manifest": dataset.manifest,
-        "train": {k: report.get(k) for k in ("steps", "loss", "wall_s", "tokens_per_s")},
-        "tripwire": {"candidate": verdict.candidate.summary(),
-                     "reference": verdict.reference.summary(), "reasons": verdict.reasons},
-        "stages_s": dict(times.seconds),  # up to the tripwire; commits come after
-    }
+        run.times.run("registry", lambda: register_adapter(
+            root, Path(run.spec.output_dir) / "adapter", metadata))
+    evidence = run.evidence(metadata)  # its stages_s end here: the commits come after
     source = {"emitter": "convergent/cycle", "model": metadata["base_model"],
               "origin": "operator"}
     with Recorder(root, verify=False) as recorder:
         cycle = recorder.emit({"kind": "cycle", "claim": f"cycle for proposal "
-                               f"{proposal['id'][:19]}: {outcome}", "evidence": evidence,
-                               "confidence": 1.0, "source": source,
-                               "links": [proposal["id"], approval["id"]]})
-        follow = {"kind": "promotion", "claim": f"promote {verdict.adapter_sha[:19]}",
-                  "evidence": {"type": "promotion", "adapter": verdict.adapter_sha,
-                               "cycle": cycle["id"]}} if verdict.promote else {
-                  "kind": "halt", "claim": f"halt: {'; '.join(verdict.reasons)}"[:500],
-                  "evidence": {"type": "halt", "cycle": cycle["id"], "reasons": verdict.reasons,
-                               "candidate": verdict.candidate.summary(),
-                               "reference": verdict.reference.summary()}}
-        recorder.emit(dict(follow, confidence=1.0, source=source, links=[cycle["id"]]))
+                               f"{proposal['id'][:19]}: {evidence['outcome']}",
+                               "evidence": evidence, "confidence": 1.0, "source": source,
+                               "links": [proposal["id"], run.approval["id"]]})
+        recorder.emit(dict(run.follow_record(cycle["id"]), confidence=1.0, source=source,
+                           links=[cycle["id"]]))
     commit_paths(root, [RECORDS_DIR, ADAPTERS_DIR],
-                 f"convergent: cycle for proposal {proposal['id'][:19]}: {outcome}")
+                 f"convergent: cycle for proposal {proposal['id'][:19]}: {evidence['outcome']}")
     if verdict.promote:
         commit, tag = promote(root, verdict.adapter_sha, metadata)
-        say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
+        run.say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
     else:
-        say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
-    times.seconds["commits"] = round(time.perf_counter() - started, 4)
+        run.say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
     load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
     return cycle

@@ -26,6 +26,7 @@ from typing import Any
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import ADAPTER_SUBDIR
 from convergent.trainer.chat import chat_prompt
+from convergent.trainer.train import run_module
 
 MODULE = "convergent.trainer.generate"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -181,8 +182,6 @@ def generate(base: str | Path, adapter: str | Path | None, prompts: Sequence[str
              seed: int = 0, timeout_s: float | None = None) -> list[list[str]]:
     """Completions of each prompt (``samples`` each), generated in a subprocess (temperature
     None: greedy for one sample, else 0.8)."""
-    from convergent.trainer.train import run_module
-
     with tempfile.TemporaryDirectory(prefix="convergent-generate-") as scratch:
         prompts_path, out_path = Path(scratch) / "prompts.jsonl", Path(scratch) / "out.jsonl"
         _write_jsonl(prompts_path, [{"prompt": prompt} for prompt in prompts])

@@ -13,19 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from convergent.adapters import RegistryError, adapter_tags, tag_metadata
 from convergent.gates.context import config_from
 from convergent.gitops import open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import CONFIG_FILE
-from convergent.trainer.registry import RegistryError, adapter_tags, tag_metadata
+from convergent.trainer.cycle import resolve_base_model
+from convergent.trainer.dataset import build_dataset
+from convergent.trainer.spec import TrainSpec
+from convergent.trainer.train import run_training
 
 
 def regenerate(root: Path, tag_name: str) -> dict[str, Any]:
-    from convergent.trainer.cycle import resolve_base_model
-    from convergent.trainer.dataset import build_dataset
-    from convergent.trainer.spec import TrainSpec
-    from convergent.trainer.train import run_training
-
     root = Path(root).resolve()
     repo = open_repo(root)
     tags = {t.name: t for t in adapter_tags(repo)}

@@ -15,9 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from convergent.adapter_hash import adapter_sha256
 from convergent.adapters import METADATA, TAG_PREFIX, RegistryError, adapter_tags
-from convergent.adapters import read_active as read_active
-from convergent.adapters import tag_metadata as tag_metadata
 from convergent.gitops import commit_paths, open_repo
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
 
@@ -28,8 +27,6 @@ def adapter_path(root: Path, sha: str) -> Path:
 
 def register_adapter(root: Path, adapter_dir: Path, metadata: dict[str, Any]) -> str:
     """Copy an adapter into the registry under its sha256; returns ``sha256:<hex>``."""
-    from convergent.adapter_hash import adapter_sha256
-
     sha = adapter_sha256(adapter_dir)
     target = adapter_path(root, sha)
     if target.exists():

@@ -25,6 +25,7 @@ from convergent.adapters import (
 )
 from convergent.config import load_config
 from convergent.gitops import commit_log, open_repo, repo_lock
+from convergent.layout import ACTIVE_FILE
 from convergent.recorder import Recorder
 
 
@@ -78,8 +79,8 @@ def revert(root: Path, tag_name: str | None = None) -> dict[str, Any]:
     root = Path(root).resolve()
     repo = open_repo(root)
     with repo_lock(root):
-        if repo.is_dirty(path="data/convergence/ACTIVE"):
-            raise RegistryError("data/convergence/ACTIVE has uncommitted changes")
+        if repo.is_dirty(path=ACTIVE_FILE):
+            raise RegistryError(f"{ACTIVE_FILE} has uncommitted changes")
         active = read_active(root)
         tag = promotion_to_revert(root, repo, active, tag_name)
         try:

@@ -24,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import Config
-from convergent.holdout import task_case
+from convergent.harness import Harness
+from convergent.holdout import task_case, tasks_sha256
 from convergent.layout import local_dir
+from convergent.progress import tracked
 from convergent.records import canonical_json
+from convergent.trainer.diversity import diversity_report
+from convergent.trainer.generate import generate
 
 CACHE_VERSION = 1
 
@@ -71,8 +75,6 @@ def _settings(config: Config) -> dict[str, Any]:
 def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | None,
              model: str, tasks: Sequence[Mapping[str, Any]]) -> Score:
     """Score base (+ adapter) on ``tasks``; cached in .convergent/ per model and hold-out."""
-    from convergent.holdout import tasks_sha256
-
     settings = _settings(config)
     key = _cache_key(model, tasks_sha256(tasks), settings)
     cache = local_dir(root) / "tripwire-cache" / f"{key}.json"
@@ -89,9 +91,6 @@ def evaluate(root: Path, config: Config, base_model: str, adapter_dir: Path | No
 def _run_all(root: Path, config: Config, tasks: Sequence[Mapping[str, Any]],
              completions: Sequence[str]) -> list[bool]:
     """Each completion with its task's tests, through the execution harness (cached)."""
-    from convergent.harness import Harness
-    from convergent.progress import tracked
-
     harness = Harness.for_repo(root, config)
     runs = zip(tasks, completions, strict=True)
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -102,8 +101,6 @@ def _run_all(root: Path, config: Config, tasks: Sequence[Mapping[str, Any]],
 def _pass_at_k(root: Path, config: Config, base_model: str, adapter_dir: Path | None,
                tasks: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> float:
     """Share of tasks that k sampled completions solve at least once (n = k samples)."""
-    from convergent.trainer.generate import generate
-
     k = int(settings["pass_at_k"])
     samples = generate(base_model, adapter_dir, [t["prompt"] for t in tasks],
                        max_new_tokens=int(settings["max_new_tokens"]), samples=k,
@@ -116,9 +113,6 @@ def _pass_at_k(root: Path, config: Config, base_model: str, adapter_dir: Path | 
 
 def _score(root: Path, config: Config, base_model: str, adapter_dir: Path | None, model: str,
            tasks: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> Score:
-    from convergent.trainer.diversity import diversity_report
-    from convergent.trainer.generate import generate
-
     completions = [c[0] for c in generate(base_model, adapter_dir, [t["prompt"] for t in tasks],
                                           max_new_tokens=int(settings["max_new_tokens"]),
                                           samples=1)]

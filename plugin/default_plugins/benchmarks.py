@@ -6,7 +6,8 @@ from convergent.decontamination import BenchmarkRegister, humaneval_items, human
 from convergent.hookspecs import hookimpl
 
 
-@hookimpl
+# tryfirst: a plugin registering "humaneval" too is called after it and wins.
+@hookimpl(tryfirst=True)
 def register_benchmarks(register: BenchmarkRegister) -> None:
     # The package's data file is the source: its sha256 keys the fingerprint cache, so a
     # cache hit never decompresses or parses the benchmark.

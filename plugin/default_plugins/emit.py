@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from convergent.hookspecs import hookimpl
+from convergent.recorder import recorder_for
 
 
-@hookimpl
+# trylast: firstresult, so a plugin's own emit answers before the built-in one.
+@hookimpl(trylast=True)
 def convergent_emit(draft: Mapping[str, Any], repo: str) -> Mapping[str, Any]:
-    from convergent.recorder import recorder_for
-
     return recorder_for(Path(repo)).emit(draft)

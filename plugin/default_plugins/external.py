@@ -15,6 +15,7 @@ def _stdlib() -> Iterator[dict[str, Any]]:
         yield dict(item)
 
 
-@hookimpl
+# tryfirst: a plugin registering "stdlib" too is called after it and wins.
+@hookimpl(tryfirst=True)
 def register_external_data(register: Callable[[str, Callable[[], Any]], None]) -> None:
     register("stdlib", _stdlib)

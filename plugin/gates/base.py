@@ -72,7 +72,7 @@ class GateContext:
     commit: str | None = None
     parents: tuple[str, ...] = ()
     # Records of the whole log as of the new side, loaded lazily by gates that need
-    # history (levers-first, approval): see convergent.gates.history.
+    # history (levers-first, approval): see convergent.history.records_at.
     history: Callable[[], list[dict[str, Any]]] | None = None
     # A repo file's bytes on the new side (None: absent): gates that read files the change
     # adds, such as the completions of a measured lever (levers-first).
