@@ -60,8 +60,13 @@ class StageTimes:
 
 
 def resolve_base_model(config: Config) -> str:
-    """``[base] model``: "tiny" builds the offline test model once; else a path or hub id."""
+    """``[base] model``: "tiny" builds the offline test model once, "organism" the embedded
+    default (pretrained here, :mod:`convergent.trainer.organism`); else a path or hub id."""
     name = str(config["base"]["model"])
+    if name == "organism":
+        from convergent.trainer.organism import ensure_organism
+
+        return str(ensure_organism())
     if name != "tiny":
         return name
     path = user_cache_dir() / "tiny-model"
