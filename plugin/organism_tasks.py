@@ -282,7 +282,8 @@ def holdout_sha256() -> str:
 
 def organism_tripwire_config() -> dict[str, Any]:
     """The ``[tripwire]`` table of a records repo on the organism: its own frozen hold-out."""
-    return {"holdout": ORGANISM, "holdout_sha256": holdout_sha256()}
+    # A body is one line (about a dozen tokens): 32 new tokens leave room to spare.
+    return {"holdout": ORGANISM, "holdout_sha256": holdout_sha256(), "max_new_tokens": 32}
 
 
 def data_files(seed: int = SEED) -> dict[str, str]:
