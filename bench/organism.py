@@ -78,7 +78,7 @@ def main() -> None:
     print(f"organism: {base}")
     print(f"(a) base pass@1, hold-out:      {f.base_holdout}")
     print(f"(b) gap pass@1, greedy:         {f.gap_greedy}")
-    print(f"    gap best-of-{f.n}, T=0.8:      {f.gap_best_of_n}   difference "
+    print(f"    gap best-of-{f.n}, T=0.5:      {f.gap_best_of_n}   difference "
           f"{f.gap_best_of_n.p - f.gap_greedy.p:+.3f} ± "
           f"{difference_se(f.gap_best_of_n, f.gap_greedy):.3f}")
     print(f"(c) gap pass@1 after the cycle: {f.cycle_gap}   difference "

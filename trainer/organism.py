@@ -131,7 +131,7 @@ def pretrain(recipe: dict[str, Any], say: Any = None) -> tuple[Any, Any, dict[st
     texts = list(pretraining_texts(int(recipe["seed"])))
     tokenizer = _train_tokenizer(texts, int(recipe["vocab_size"]))
     eos = tokenizer.eos_token_id
-    docs = [tokenizer(text)["input_ids"] + [eos] for text in texts]
+    docs = [ids + [eos] for ids in tokenizer(texts)["input_ids"]]  # one batched call
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=eos, eos_token_id=eos,
                          pad_token_id=tokenizer.pad_token_id, **recipe["model"])
     torch.manual_seed(int(recipe["seed"]))

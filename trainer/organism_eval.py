@@ -38,7 +38,7 @@ COLLAPSE_ANSWER = "    return 0\n"
 CYCLE_HPARAMS: dict[str, Any] = {"max_steps": 60, "batch_size": 8, "learning_rate": 3e-3,
                                  "lora_r": 8, "lora_alpha": 16, "seed": 0}
 BEST_OF_N = 8
-TEMPERATURE = 0.8
+TEMPERATURE = 0.5
 
 
 def organism_config(overrides: Mapping[str, Any] | None = None) -> Config:
