@@ -7,7 +7,7 @@ build time), checks the weights' sha256 against the copy in the user cache when 
 (bit-reproducibility), then measures on the user-cache copy, with the real generation,
 sandbox, training and tripwire (:mod:`convergent.trainer.organism_eval`):
 
-    base pass@1 on the 160-task hold-out, greedy and best-of-8 on the 150-task gap set,
+    base pass@1 on the 160-task hold-out, greedy and best-of-8 (T=0.5) on the 150-task gap set,
     a LoRA cycle on the 120 verified gap experiences, a collapse cycle (constant answers),
 
 each pass rate with n and SE = sqrt(p(1-p)/n), and the tripwire's decisions. ``--reuse``
@@ -49,7 +49,12 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from convergent.trainer.organism import default_dir, ensure_organism, read_stamp
-    from convergent.trainer.organism_eval import difference_se, measure_all, organism_config
+    from convergent.trainer.organism_eval import (
+        TEMPERATURE,
+        difference_se,
+        measure_all,
+        organism_config,
+    )
 
     def say(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
@@ -78,7 +83,7 @@ def main() -> None:
     print(f"organism: {base}")
     print(f"(a) base pass@1, hold-out:      {f.base_holdout}")
     print(f"(b) gap pass@1, greedy:         {f.gap_greedy}")
-    print(f"    gap best-of-{f.n}, T=0.5:      {f.gap_best_of_n}   difference "
+    print(f"    gap best-of-{f.n}, T={TEMPERATURE}:      {f.gap_best_of_n}   difference "
           f"{f.gap_best_of_n.p - f.gap_greedy.p:+.3f} ± "
           f"{difference_se(f.gap_best_of_n, f.gap_greedy):.3f}")
     print(f"(c) gap pass@1 after the cycle: {f.cycle_gap}   difference "

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import Config, resolve_config
-from convergent.organism_tasks import organism_splits
 from convergent.trainer.tripwire import Decision, Score
 
 Say = Callable[[str], None]
@@ -231,8 +230,3 @@ def measure_all(workdir: Path, base: str, *, backend: str = "peft", say: Say | N
         collapse_decision=decide(collapse_hold, base_score, [], config),
         seconds=seconds, reports=reports)
 
-
-def splits_summary() -> dict[str, int]:
-    splits = organism_splits()
-    return {"holdout": len(splits.holdout), "gap_eval": len(splits.gap_eval),
-            "pool": len(splits.pool), "pretrain": len(splits.pretrain)}
