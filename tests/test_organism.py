@@ -174,3 +174,14 @@ def test_the_four_properties_hold_beyond_sampling_noise(organism_figures: object
                                                                        f.collapse_holdout)
     assert not f.collapse_decision.promote
     assert any(r.startswith("pass rate fell") for r in f.collapse_decision.reasons)
+
+
+@pytest.mark.slow
+def test_a_cycle_on_base_organism_trains_the_cached_organism() -> None:
+    from convergent.config import resolve_config
+    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.organism import default_dir, ensure_organism, is_built
+
+    path = ensure_organism()
+    assert resolve_base_model(resolve_config({"base": {"model": "organism"}})) == str(path)
+    assert path == default_dir() and is_built(path)
