@@ -30,7 +30,8 @@ def cli() -> None:
               help="'Name <email>' allowed to approve proposals (repeatable).")
 @click.option("--base", "base", metavar="PATH_OR_ID",
               help="Base model to adapt: a local directory or a hub id (default: 'tiny', "
-                   "the offline test model).")
+                   "the offline test model; 'organism': the embedded default, pretrained "
+                   "here on a CPU, with its own hold-out).")
 @click.option("--no-hooks", is_flag=True, help="Do not install the git hooks.")
 @click.option("--github-workflow", is_flag=True,
               help="Also write .github/workflows/convergent.yml (self-hosted GPU runner).")

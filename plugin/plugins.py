@@ -20,6 +20,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "convergent.default_plugins.benchmarks",
     "convergent.default_plugins.external",
     "convergent.default_plugins.members",
+    "convergent.default_plugins.organism",
 )
 
 _loaded = False

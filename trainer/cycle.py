@@ -74,9 +74,14 @@ class StageTimes:
 
 
 def resolve_base_model(config: Config) -> str:
-    """``[base] model``: a named embedded base (:data:`EMBEDDED_BASES`), built or converted once
-    into the user cache; else a local directory (or a hub id on a networked machine)."""
+    """``[base] model``: a named embedded base (:data:`EMBEDDED_BASES`: "tiny" for tests,
+    "organism" the embedded default pretrained here, "smollm2-135m" the real-model path),
+    built or converted once into the user cache; else a local directory (or a hub id)."""
     name = str(config["base"]["model"])
+    if name == "organism":
+        from convergent.trainer.organism import ensure_organism
+
+        return str(ensure_organism())
     embedded = EMBEDDED_BASES.get(name)
     if embedded is None:
         return name
@@ -111,6 +116,8 @@ EMBEDDED_BASES: dict[str, tuple[str, str, Callable[[Path], bool], str]] = {
     "smollm2-135m": ("convergent.trainer.smollm2", "smollm2-135m", _smollm2_ready,
                      "converting SmolLM2-135M-Instruct from its GGUF file"),
 }
+# Every name [base] model may take besides a path.
+EMBEDDED_NAMES = (*EMBEDDED_BASES, "organism")
 
 
 def choose_backend(config: Config) -> str:

@@ -1,0 +1,14 @@
+"""Built-in hold-out of the embedded organism base model (``[tripwire] holdout = "organism"``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from convergent.hookspecs import hookimpl
+from convergent.organism_tasks import ORGANISM, read_holdout
+
+
+@hookimpl(tryfirst=True)
+def register_holdouts(register: Callable[[str, Callable[[], Any]], None]) -> None:
+    register(ORGANISM, read_holdout)
