@@ -142,12 +142,13 @@ def test_user_external_data_replaces_the_built_in_stdlib() -> None:
 def test_a_user_holdout_and_sampler_are_registered_as_given() -> None:
     # No built-in registers hold-outs or samplers (the shipped "default" hold-out is a
     # file, not a registration): what a plugin registers is what is found.
+    from convergent.config import default_config
     from convergent.holdout import registered_holdouts
     from convergent.members import registered_members
 
     assert registered_holdouts()["default-like"] is _user_items
     # A sampler is a member of its name (convergent.members.sampler_member).
-    assert registered_members({})["user"](["p", "q"], 2, 0.5, 0) == [["p", "p"], ["q", "q"]]
+    assert registered_members(default_config())["user"](["p", "q"], 2, 0.5, 0) == [["p", "p"], ["q", "q"]]
 
 
 @pytest.mark.usefixtures("same_names")
