@@ -131,9 +131,9 @@ def _repeat(low: int, high: int, body: _Info) -> _Info:
         for count in range(high + 1):
             if count >= low:
                 exact |= power
-            if len(exact) > _MAX_EXACT:
-                break
             if count < high:
+                if len(exact) + len(power) * len(body.exact) > _MAX_EXACT:
+                    break
                 power = {a + b for a in power for b in body.exact}
         else:
             info = _exact_needles(frozenset(exact))
