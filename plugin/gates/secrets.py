@@ -22,6 +22,7 @@ from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
+from convergent.gates.regex_needles import needles
 from convergent.gates.secret_detectors import find_secrets, is_placeholder
 
 GATE = "secrets"
@@ -146,9 +147,11 @@ _NEGATIVE = re.compile(r"\(\?<?!")
 _LOWER_WORDS = re.compile(r"\((?:[a-z_ñ]\??|\|)+\)")
 
 
-# A prefilter pattern, and (for lower-case ASCII words searched case-insensitively) the
-# same pattern, case-sensitive, to run on lowered ASCII text instead.
-_Prefilter = tuple[re.Pattern[str], re.Pattern[str] | None]
+# A prefilter pattern; for lower-case ASCII words searched case-insensitively, the same
+# pattern, case-sensitive, to run on lowered ASCII text instead; and a search for the
+# pattern's needles (:func:`convergent.gates.regex_needles.needles`, strings one of which
+# every match holds) in lowered ASCII text, None when it has none.
+_Prefilter = tuple[re.Pattern[str], re.Pattern[str] | None, re.Pattern[str] | None]
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,23 +172,70 @@ def _default_prefilters() -> tuple[_Prefilter, ...] | None:
 
 
 def _candidates(lines: list[str], prefilters: tuple[_Prefilter, ...] | None) -> list[str]:
-    """The lines some prefilter pattern matches (all of them without prefilters)."""
+    """The lines some prefilter pattern matches (all of them without prefilters).
+
+    A pattern with needles runs only over the lines that hold one of them (found by one
+    search of the lowered ASCII lines) and over every non-ASCII line (whose case folds in
+    ways lowering does not show): a line holding none cannot hold a match. Most lines
+    hold no needle of most patterns, so most patterns never run at all.
+    """
     if prefilters is None:
         return lines
+    # Non-ASCII lines are left out of the needle search ("" in their place).
+    lowered = "\n".join(line.lower() if line.isascii() else "" for line in lines)
+    others = [n for n, line in enumerate(lines) if not line.isascii()]
+    starts = list(accumulate((len(line) + 1 if line.isascii() else 1 for line in lines),
+                             initial=0))
+    holding: dict[re.Pattern[str], list[int]] = {}
+
+    def lines_holding(search: re.Pattern[str]) -> list[int]:
+        found = holding.get(search)
+        if found is None:
+            found = holding[search] = []
+            # One hit per line: the search goes on at the next line's start. Sound, as a
+            # search from before a needle finds a hit at or before it.
+            match = search.search(lowered)
+            while match is not None:
+                line = bisect_right(starts, match.start()) - 1
+                found.append(line)
+                match = search.search(lowered, starts[line + 1])
+            if others:
+                found = holding[search] = sorted({*found, *others})
+        return found
+
+    keep = bytearray(len(lines))
+    for pattern, folded, search in prefilters:
+        chosen: Sequence[int] = range(len(lines)) if search is None else lines_holding(search)
+        if chosen:
+            for n in _matching(pattern, folded, [lines[n] for n in chosen]):
+                keep[chosen[n]] = 1
+    return [line for line, kept in zip(lines, keep, strict=True) if kept]
+
+
+@functools.cache
+def _needle_search(found: frozenset[str] | None) -> re.Pattern[str] | None:
+    """One search for any of ``found`` (longest first), shared by the patterns with the
+    same needles."""
+    if found is None:
+        return None
+    return re.compile("|".join(re.escape(n) for n in sorted(found, key=lambda n: (-len(n), n))))
+
+
+def _matching(pattern: re.Pattern[str], folded: re.Pattern[str] | None,
+              lines: list[str]) -> set[int]:
+    """Indexes of the lines a match of ``pattern`` touches, in the lines joined by "\\n"."""
     text = "\n".join(lines)
     # ASCII text lowers character for character, so a case-insensitive search for
     # lower-case ASCII words is a plain search of the lowered text (ten times faster).
-    lowered = text.lower() if text.isascii() else None
+    matches = (folded.finditer(text.lower()) if folded is not None and text.isascii()
+               else pattern.finditer(text))
     starts = list(accumulate((len(line) + 1 for line in lines), initial=0))
-    keep = bytearray(len(lines))
-    for pattern, folded in prefilters:
-        matches = (folded.finditer(lowered) if folded is not None and lowered is not None
-                   else pattern.finditer(text))
-        for match in matches:
-            first = bisect_right(starts, match.start()) - 1
-            last = bisect_right(starts, max(match.start(), match.end() - 1)) - 1
-            keep[first:last + 1] = b"\1" * (last + 1 - first)
-    return [line for line, kept in zip(lines, keep, strict=True) if kept]
+    touched: set[int] = set()
+    for match in matches:
+        first = bisect_right(starts, match.start()) - 1
+        last = bisect_right(starts, max(match.start(), match.end() - 1)) - 1
+        touched.update(range(first, last + 1))
+    return touched
 
 
 def _prefilter(plugin: Any) -> list[_Prefilter] | None:
@@ -215,7 +265,8 @@ def _prefilter(plugin: Any) -> list[_Prefilter] | None:
         return None
     if not all(_joinable(p) for p in sources):
         return None
-    return [(re.compile(p.pattern, p.flags | re.MULTILINE), folded) for p in sources]
+    return [(re.compile(p.pattern, p.flags | re.MULTILINE), folded, _needle_search(needles(p)))
+            for p in sources]
 
 
 def _joinable(pattern: re.Pattern[str]) -> bool:
