@@ -148,7 +148,8 @@ def test_a_user_holdout_and_sampler_are_registered_as_given() -> None:
 
     assert registered_holdouts()["default-like"] is _user_items
     # A sampler is a member of its name (convergent.members.sampler_member).
-    assert registered_members(default_config())["user"](["p", "q"], 2, 0.5, 0) == [["p", "p"], ["q", "q"]]
+    member = registered_members(default_config())["user"]
+    assert member(["p", "q"], 2, 0.5, 0) == [["p", "p"], ["q", "q"]]
 
 
 @pytest.mark.usefixtures("same_names")
