@@ -23,9 +23,7 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +32,8 @@ from typing import Any
 from convergent.errors import ConvergentError
 from convergent.layout import user_cache_dir
 from convergent.organism_tasks import SEED, pretraining_texts
+from convergent.trainer import stamped_build
+from convergent.trainer.stamped_build import build_once, holds
 
 MODULE = "convergent.trainer.organism"
 STAMP_FILE = "organism.json"
@@ -79,16 +79,11 @@ def default_dir() -> Path:
 
 
 def read_stamp(out_dir: Path) -> dict[str, Any] | None:
-    try:
-        stamp = json.loads((Path(out_dir) / STAMP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) else None
+    return stamped_build.read_stamp(out_dir, STAMP_FILE)
 
 
 def is_built(out_dir: Path) -> bool:
-    stamp = read_stamp(out_dir)
-    return stamp is not None and stamp.get("recipe_sha256") == recipe_sha256()
+    return holds(out_dir, STAMP_FILE, {"recipe_sha256": recipe_sha256()})
 
 
 def _train_tokenizer(texts: Sequence[str], vocab_size: int) -> Any:
@@ -184,34 +179,19 @@ def build_organism(out_dir: Path | None = None, *, say: Any = None) -> Path:
     """Build (or reuse) the organism at ``out_dir`` (default: the user cache); return it."""
     out_dir = default_dir() if out_dir is None else Path(out_dir)
     wanted = recipe_sha256()
-    if out_dir.exists():
-        if is_built(out_dir):
-            return out_dir
-        if any(out_dir.iterdir()):
-            raise OrganismError(f"{out_dir}: exists and is not the organism of recipe "
-                                f"{wanted[:16]}; remove it or choose another directory")
-        out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     started = time.perf_counter()
-    try:
+
+    def build(staging: Path) -> dict[str, Any]:
         model, tokenizer, facts = pretrain(RECIPE, say=say)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        stamp = {"recipe_sha256": wanted, "recipe": RECIPE, "weights_sha256":
-                 _weights_sha256(model), "build_s": round(time.perf_counter() - started, 3),
-                 **facts}
-        (staging / STAMP_FILE).write_text(json.dumps(stamp, sort_keys=True) + "\n", "utf-8")
-        try:
-            os.replace(staging, out_dir)
-        except OSError:
-            if not is_built(out_dir):  # a concurrent identical build that won is fine
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+        return {"recipe": RECIPE, "weights_sha256": _weights_sha256(model),
+                "build_s": round(time.perf_counter() - started, 3), **facts}
+
+    return build_once(out_dir, stamp_file=STAMP_FILE, wanted={"recipe_sha256": wanted},
+                      build=build, refusal=lambda path: OrganismError(
+                          f"{path}: exists and is not the organism of recipe {wanted[:16]}; "
+                          "remove it or choose another directory"))
 
 
 def ensure_organism(*, timeout_s: float = 900) -> Path:

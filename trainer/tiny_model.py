@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import product
 from pathlib import Path
 from typing import Any
+
+from convergent.trainer.stamped_build import build_once
 
 # Written last: its presence (with matching inputs) is what makes a build "complete".
 STAMP_FILE = "tiny_model.json"
@@ -134,56 +132,26 @@ def _build_model(tokenizer: Any, seed: int) -> Any:
     return model
 
 
-def _read_stamp(out_dir: Path) -> dict[str, Any] | None:
-    try:
-        stamp = json.loads((out_dir / STAMP_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return stamp if isinstance(stamp, dict) else None
-
-
 def build_tiny_model(out_dir: Path, *, seed: int = 0, corpus: Iterable[str] | None = None) -> Path:
     """Build (or reuse) the tiny model at ``out_dir`` and return ``out_dir``.
 
     Deterministic for a given ``seed`` and ``corpus``. Raises ``FileExistsError`` when
     ``out_dir`` holds something else (another build, or files that are not ours).
     """
-    out_dir = Path(out_dir)
     texts = list(default_corpus() if corpus is None else corpus)
     wanted = {"version": STAMP_VERSION, "seed": seed, "corpus_sha256": _corpus_sha256(texts)}
-    if out_dir.exists():
-        if _read_stamp(out_dir) == wanted:
-            return out_dir
-        if any(out_dir.iterdir()):
-            raise FileExistsError(f"{out_dir}: exists and is not a tiny model built with {wanted}")
-        out_dir.rmdir()
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename: a killed build never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    def build(staging: Path) -> dict[str, Any]:
         tokenizer = _train_tokenizer(texts)
         model = _build_model(tokenizer, seed)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        params = sum(p.numel() for p in model.parameters())
-        stamp = dict(wanted, parameters=params, vocab_size=len(tokenizer))
-        (staging / STAMP_FILE).write_text(json.dumps(stamp, sort_keys=True) + "\n", "utf-8")
-        _publish(staging, out_dir, wanted)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+        return {"parameters": sum(p.numel() for p in model.parameters()),
+                "vocab_size": len(tokenizer)}
 
-
-def _publish(staging: Path, out_dir: Path, wanted: dict[str, Any]) -> None:
-    """Rename ``staging`` to ``out_dir``; a concurrent identical build that won the race is fine."""
-    try:
-        os.replace(staging, out_dir)
-    except OSError:
-        if _read_stamp(out_dir) != wanted:
-            raise
-        shutil.rmtree(staging, ignore_errors=True)
+    return build_once(Path(out_dir), stamp_file=STAMP_FILE, wanted=wanted, build=build,
+                      refusal=lambda path: FileExistsError(
+                          f"{path}: exists and is not a tiny model built with {wanted}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
