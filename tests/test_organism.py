@@ -179,7 +179,7 @@ def test_the_four_properties_hold_beyond_sampling_noise(organism_figures: object
 @pytest.mark.slow
 def test_a_cycle_on_base_organism_trains_the_cached_organism() -> None:
     from convergent.config import resolve_config
-    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.bases import resolve_base_model
     from convergent.trainer.organism import default_dir, ensure_organism, is_built
 
     path = ensure_organism()

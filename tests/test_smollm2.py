@@ -30,7 +30,7 @@ TASKS = [
 @pytest.fixture(scope="module")
 def smollm2_dir() -> Path:
     pytest.importorskip("torch")
-    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.bases import resolve_base_model
 
     return Path(resolve_base_model({"base": {"model": "smollm2-135m"}}))
 

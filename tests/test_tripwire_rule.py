@@ -55,7 +55,7 @@ def test_evaluate_scores_pass_at_1_and_pass_at_k_on_the_tiny_model(records_repo:
     whole solution can pass, one whose test always fails never does; scores are cached."""
     pytest.importorskip("torch")
     from convergent.config import load_config
-    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.bases import resolve_base_model
     from convergent.trainer.tripwire import evaluate
 
     config = load_config(records_repo)

@@ -36,11 +36,12 @@ from convergent.errors import ConvergentError
 from convergent.gitops import commit_paths, open_repo, repo_lock
 from convergent.history import records_at
 from convergent.holdout import frozen_holdout
-from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir, user_cache_dir
+from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir
 from convergent.levers import allow_reported, proposal_problems
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
 from convergent.records import typed
+from convergent.trainer.bases import resolve_base_model
 from convergent.trainer.dataset import Dataset, build_dataset
 from convergent.trainer.registry import adapter_path, promote, register_adapter
 from convergent.trainer.spec import TrainSpec
@@ -71,53 +72,6 @@ class StageTimes:
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - start,
                                        4)
-
-
-def resolve_base_model(config: Config) -> str:
-    """``[base] model``: a named embedded base (:data:`EMBEDDED_BASES`: "tiny" for tests,
-    "organism" the embedded default pretrained here, "smollm2-135m" the real-model path),
-    built or converted once into the user cache; else a local directory (or a hub id)."""
-    name = str(config["base"]["model"])
-    if name == "organism":
-        from convergent.trainer.organism import ensure_organism
-
-        return str(ensure_organism())
-    embedded = EMBEDDED_BASES.get(name)
-    if embedded is None:
-        return name
-    module, folder, ready, what = embedded
-    path = user_cache_dir() / folder
-    if not ready(path):
-        from convergent.trainer.train import run_module
-
-        # Built in a subprocess: the orchestrating process never imports torch.
-        run_module(module, [str(path)], timeout_s=1800, what=what, error=CycleError)
-    return str(path)
-
-
-def _tiny_ready(path: Path) -> bool:
-    return (path / "tiny_model.json").exists()
-
-
-def _smollm2_ready(path: Path) -> bool:
-    from convergent.trainer.smollm2 import SmolLM2Missing, is_converted, locate_gguf
-
-    try:
-        locate_gguf()
-    except SmolLM2Missing as error:
-        raise CycleError(str(error)) from None
-    return is_converted(path)
-
-
-# name -> (builder module run as `python -m MODULE OUT_DIR`, cache folder, is-ready check, what)
-EMBEDDED_BASES: dict[str, tuple[str, str, Callable[[Path], bool], str]] = {
-    "tiny": ("convergent.trainer.tiny_model", "tiny-model", _tiny_ready,
-             "building the tiny base model"),
-    "smollm2-135m": ("convergent.trainer.smollm2", "smollm2-135m", _smollm2_ready,
-                     "converting SmolLM2-135M-Instruct from its GGUF file"),
-}
-# Every name [base] model may take besides a path.
-EMBEDDED_NAMES = (*EMBEDDED_BASES, "organism")
 
 
 def choose_backend(config: Config) -> str:

@@ -80,7 +80,7 @@ def load_model(base: str, adapter: Path | None) -> tuple[Any, Any]:
 
 def resolve_base(base: str) -> str:
     """A named embedded base (``tiny``, ...: built once in the user cache); else as given."""
-    from convergent.trainer.cycle import EMBEDDED_NAMES, resolve_base_model
+    from convergent.trainer.bases import EMBEDDED_NAMES, resolve_base_model
 
     if base not in EMBEDDED_NAMES:
         return base

@@ -18,7 +18,7 @@ from convergent.gates.context import config_from
 from convergent.gitops import open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import CONFIG_FILE
-from convergent.trainer.cycle import resolve_base_model
+from convergent.trainer.bases import resolve_base_model
 from convergent.trainer.dataset import build_dataset
 from convergent.trainer.spec import TrainSpec
 from convergent.trainer.train import run_training
