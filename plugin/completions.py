@@ -42,6 +42,13 @@ def program(prompt: str, completion: str, entry_point: str | None = None) -> str
     return f"{_prompt_imports(prompt)}{chosen}\n"
 
 
+def continuation(task: str, response: str) -> str:
+    """An experience as a training completion of its task: what follows the task in the
+    response when the response repeats it (a HumanEval-style prompt and its solution), else
+    the whole response. The inverse of :func:`program` for a plain continuation."""
+    return response[len(task):] if task and response.startswith(task) else response
+
+
 def fenced_answer(prompt: str, completion: str) -> str:
     """``completion`` as an instruct model should answer: the whole program in one block."""
     if fenced_blocks(completion):

@@ -4,9 +4,11 @@ init a records repo (its operator gets an SSH signing key, and approvals must be
 -> a scripted host agent emits experiences through the hooks (the gates refuse a
 benchmark item and a secret) -> a gap is measured -> the three levers are tried and
 measured -> a proposal branch -> the operator merges it, signed -> the post-merge hook
-runs the cycle (Unsloth backend, tiny base model) -> the tripwire scores it -> promotion
-and tag -> ``convergent revert`` rolls it back -> status and the tripwire report. No
-network; a few minutes on two cores.
+runs the cycle (Unsloth backend, the embedded organism base) -> the tripwire scores it ->
+promotion and tag -> the gap is measured again with the adapter -> a collapse drill: the
+tripwire halts an adapter trained on constant answers -> ``convergent revert`` rolls the
+adapter back -> status and the tripwire report. No network; a few minutes on two cores.
+Every number it prints is measured in the run, with its standard error.
 
 Every git identity is set explicitly (``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` in the
 environment of each git call, which override any ``user.name``), so the caller's
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import shutil
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,9 +42,17 @@ from convergent.errors import ConvergentError, RecordError
 from convergent.gaps import measure_gap
 from convergent.gitops import commit_log, open_repo
 from convergent.history import records_at
+from convergent.holdout import TASK_FIELDS, frozen_holdout, read_tasks
 from convergent.hooks.runner import run_check
 from convergent.layout import LOCAL_DIR, RECORDS_DIR
 from convergent.lever_measures import run_best_of_n, run_rag, run_route
+from convergent.organism_tasks import (
+    GAP_FAMILY,
+    ORGANISM,
+    SAMPLING_TEMPERATURE,
+    read_gap_eval,
+    read_pool,
+)
 from convergent.plugins import load_plugins
 from convergent.proposals import propose
 from convergent.repo import init_repo
@@ -49,10 +61,13 @@ from convergent.tripwire_history import tripwire_history
 
 OPERATOR = ("Ada Operator", "ada@example.com")
 AGENT = ("Demo Agent", "agent@example.com")
-GAP = "string-utils"
-EVAL = "evals/string-utils.jsonl"
+BASE = ORGANISM  # the embedded default: a model organism pretrained here (docs/embedded-model.md)
+GAP = GAP_FAMILY
+EVAL = f"evals/organism-{GAP_FAMILY}.jsonl"
 SIGNERS = "allowed_signers"
 TARGET = 0.8
+BEST_OF = 8
+QUICK_EVAL_TASKS = 60  # --quick: the first tasks of the gap's evaluation set
 
 Say = Callable[[str], None]
 
@@ -122,8 +137,10 @@ def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResu
         root = _init(target / "records", quick, say)
         key = _signing_key(root, target / "operator-key", say)
         _emit(root, quick, say)
-        _levers(root, say)
+        gap = _levers(root, quick, say)
         tag = _approve(root, key, say)
+        _after_cycle(root, tag, gap, say)
+        _collapse_drill(root, target / "collapse-drill", say)
         active = _rollback(root, tag, say)
         png = _finish(root, say)
     seconds = time.perf_counter() - started
@@ -133,20 +150,20 @@ def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResu
 
 def _init(root: Path, quick: bool, say: Say) -> Path:
     _step(say, 1, "init a records repo (git hooks installed, hold-out frozen)")
-    root = init_repo(root, operators=[f"{OPERATOR[0]} <{OPERATOR[1]}>"])
+    root = init_repo(root, operators=[f"{OPERATOR[0]} <{OPERATOR[1]}>"], base=BASE)
     for key, value in (("user.name", AGENT[0]), ("user.email", AGENT[1]),
                        ("commit.gpgsign", "false"), ("tag.gpgsign", "false")):
         _git(root, "config", key, value)  # only the operator's merge is signed, with -S
     config = root / ".convergent.toml"
     text = config.read_text("utf-8")
-    backend = "unsloth" if _has_unsloth() else "peft"
+    backend = os.environ.get("CONVERGENT_DEMO_BACKEND") or ("unsloth" if _has_unsloth() else "peft")
     text = text.replace('backend = "auto"', f'backend = "{backend}"')
-    if quick:  # the test's run: a shorter cycle, no embedding model to load
-        text = text.replace("max_steps = 30", "max_steps = 8")
+    if quick:  # the test's run: no embedding model to load
         text = text.replace("embeddings = true", "embeddings = false")
     config.write_text(text, "utf-8")
     _git(root, "commit", "-qam", f"config: the demo's cycle uses the {backend} backend")
-    say(f"records repo at {root}; operator {OPERATOR[0]}; cycle backend {backend}")
+    say(f"records repo at {root}; operator {OPERATOR[0]}; cycle backend {backend}; base "
+        f"{BASE} (a model organism pretrained here once, not a coder); hold-out frozen")
     return root
 
 
@@ -184,7 +201,7 @@ def _has_unsloth() -> bool:
 def _emit(root: Path, quick: bool, say: Say) -> None:
     _step(say, 2, "the host agent emits experiences through the plugin's hooks")
     hook = load_plugins().hook
-    solved = agent.SOLVED[:5] if quick else agent.SOLVED
+    solved = agent.SOLVED  # --quick trims the evaluation set, never the cycle's data
     drafts = [(f"solved {name}", agent.experience(task, code, tests, name,
                                                    f"{name} solves its task"))
               for name, task, code, tests in solved]
@@ -204,6 +221,23 @@ def _emit(root: Path, quick: bool, say: Say) -> None:
         verdict = record["verdict"]
         state = "verified" if verdict["verified"] else "unverified (kept, never trained on)"
         say(f"  recorded {what}: {state} [{verdict['verifier']}]")
+    pool = read_pool()
+    verified, refused, example = 0, Counter[str](), ""
+    for row in pool:
+        draft = agent.experience(row["prompt"], row["prompt"] + row["completion"], row["test"],
+                                 row["entry_point"], f"{row['entry_point']} solves its task")
+        try:
+            record = hook.convergent_emit(draft=draft, repo=str(root))
+        except RecordError as exc:
+            refused[exc.field] += 1
+            example = example or exc.message
+            continue
+        verified += bool(record["verdict"]["verified"])
+    gates = ", ".join(f"{count} by the {gate} gate" for gate, count in sorted(refused.items()))
+    say(f"  recorded {verified} verified experiences of the {GAP} tasks, from a pool of "
+        f"{len(pool)}" + (f" ({gates}, e.g. {example[:100]})" if refused else ""))
+    if not verified:
+        raise DemoError(f"no experience of the {GAP} tasks was verified")
     sha = commit_log(root, "agent: today's experiences")
     say(f"committed the log ({sha[:12] if sha else 'nothing'}); every gate ran in the "
         "pre-commit hook")
@@ -233,12 +267,14 @@ def _tamper_attempt(root: Path, say: Say) -> None:
         raise DemoError("the append-only gate let a hand edit through")
 
 
-def _levers(root: Path, say: Say) -> None:
+def _levers(root: Path, quick: bool, say: Say) -> dict[str, Any]:
     pm = load_plugins()
     if not any(isinstance(p, agent.ScriptedAgent) for p in pm.get_plugins()):
         pm.register(agent.ScriptedAgent())
     (root / "evals").mkdir(exist_ok=True)
-    (root / EVAL).write_text("".join(json.dumps(t) + "\n" for t in agent.EVAL_TASKS), "utf-8")
+    tasks = read_gap_eval()[:QUICK_EVAL_TASKS] if quick else read_gap_eval()
+    (root / EVAL).write_text("".join(json.dumps({k: t[k] for k in TASK_FIELDS}) + "\n"
+                                     for t in tasks), "utf-8")
 
     base = load_config(root)["base"]["model"]
     _step(say, 3, f"a capability gap is measured: {GAP}, pass@1 of the base ({base}) on {EVAL}")
@@ -252,13 +288,15 @@ def _levers(root: Path, say: Say) -> None:
     _say_members(say, routed)
     member = routed["evidence"]["detail"]["routed_to"]
     say(f"  route to the best member ({member}): {_value(routed)}")
-    best = run_best_of_n(root, GAP, n=4, member=member)
-    say(f"  execution-verify + best-of-4 from {member}: {_value(best)}")
+    best = run_best_of_n(root, GAP, n=BEST_OF, member=member, temperature=SAMPLING_TEMPERATURE)
+    say(f"  execution-verify + best-of-{BEST_OF} from {member}, sampled at temperature "
+        f"{SAMPLING_TEMPERATURE}: {_value(best)} (greedy: {_value(gap)})")
     rag = run_rag(root, GAP, member=member)
     retrieved = rag["evidence"]["detail"]["retrieved"]
     say(f"  RAG, {member} given the top-{rag['evidence']['detail']['k']} verified experiences "
         f"({len(retrieved)} distinct retrieved): {_value(rag)}")
     say(f"  the gap is still open (target {TARGET}): distillation may now be proposed")
+    return gap
 
 
 def _value(record: dict[str, Any]) -> str:
@@ -317,10 +355,69 @@ def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
     return tags[-1].name
 
 
+def _rate(passed: int, total: int) -> str:
+    """``passed/total = p ± SE``, SE = sqrt(p (1 - p) / n): the sampling noise of a pass rate."""
+    p = passed / total if total else 0.0
+    return f"{passed}/{total} = {p:.2f} ± {math.sqrt(p * (1 - p) / total) if total else 0:.2f}"
+
+
+def _after_cycle(root: Path, tag: str, gap: dict[str, Any], say: Say) -> None:
+    """The cycle's hold-out figures (from its record) and the gap measured again with the
+    promoted adapter, the tripwire's own scoring (greedy pass@1 in the sandbox)."""
+    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.registry import adapter_path
+    from convergent.trainer.tripwire import evaluate
+
+    _step(say, 7, "the gap, measured again with the promoted adapter")
+    repo = open_repo(root)
+    adapter = active_at(repo, "HEAD")
+    cycle = next(r for r in reversed(records_at(repo, "HEAD")) if r.get("kind") == "cycle"
+                 and r["evidence"].get("adapter") == adapter)
+    trip = cycle["evidence"]["tripwire"]
+    ref, cand = trip["reference"], trip["candidate"]
+    say(f"  hold-out ({ref['total']} tasks): {ref['model']} {_rate(ref['passed'], ref['total'])}"
+        f" -> {tag} {_rate(cand['passed'], cand['total'])}, within the tolerance")
+    config = load_config(root)
+    tasks = read_tasks(root / EVAL)
+    after = evaluate(root, config, resolve_base_model(config), adapter_path(root, adapter),
+                     adapter, tasks)
+    before = next(m for m in gap["evidence"]["measurements"] if m["member"] == "base")
+    say(f"  gap {GAP}: base {_rate(before['solved'], before['tasks'])} -> with {tag} "
+        f"{_rate(after.passed, after.total)}")
+
+
+def _collapse_drill(root: Path, scratch: Path, say: Say) -> None:
+    """An adapter trained on constant answers (outside the records loop: a drill) meets the
+    tripwire; DemoError unless it halts it for the pass-rate reason."""
+    from convergent.trainer.cycle import choose_backend, resolve_base_model
+    from convergent.trainer.organism_eval import collapse_rows, train
+    from convergent.trainer.tripwire import decide, evaluate
+
+    _step(say, 8, "a collapse drill: an adapter trained on constant answers meets the tripwire")
+    config = load_config(root)
+    base = resolve_base_model(config)
+    holdout = frozen_holdout(root, config)
+    report = train(base, collapse_rows(read_pool()), scratch / "adapter",
+                   backend=choose_backend(config))
+    reference = evaluate(root, config, base, None, "base", holdout)
+    candidate = evaluate(root, config, base, scratch / "adapter",
+                         f"sha256:{report['adapter_sha256']}", holdout)
+    decision = decide(candidate, reference, [], config)
+    say(f"  trained {report['steps']} steps on every pool prompt answered `return 0`; hold-out "
+        f"{_rate(reference.passed, reference.total)} -> "
+        f"{_rate(candidate.passed, candidate.total)}")
+    halted_for_pass_rate = not decision.promote and any(
+        reason.startswith("pass rate fell") for reason in decision.reasons)
+    say(f"  tripwire: {'halt' if not decision.promote else 'PROMOTE'} "
+        f"({'; '.join(decision.reasons) or 'no reason'})")
+    if not halted_for_pass_rate:
+        raise DemoError("the tripwire did not halt the collapse drill for the pass-rate reason")
+
+
 def _rollback(root: Path, tag: str, say: Say) -> str:
     from convergent.trainer.rollback import revert
 
-    _step(say, 7, "roll back with one git revert (`convergent revert`)")
+    _step(say, 9, "roll back with one git revert (`convergent revert`)")
     record = revert(root)
     active = active_at(open_repo(root), "HEAD")
     if record["evidence"]["tag"] != tag or active != record["evidence"]["to"]:
@@ -334,7 +431,7 @@ def _finish(root: Path, say: Say) -> Path | None:
 
     from convergent.trainer.report import write_report
 
-    _step(say, 8, "every gate over the whole history, the status, the tripwire report")
+    _step(say, 10, "every gate over the whole history, the status, the tripwire report")
     problems = run_check(root, all_commits=True)
     if problems:
         raise DemoError("convergent check --all refused:\n" + "\n".join(map(str, problems)))

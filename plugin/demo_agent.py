@@ -80,6 +80,8 @@ def _candidates(prompt: str, n: int, right_at: dict[str, int | None]) -> list[st
     shown = _retrieved(prompt, name)
     if shown is not None:
         return [shown] * n
+    if name not in RIGHT:  # a task this scripted host has no answer for
+        return ["    return None\n"] * n
     return [RIGHT[name] if right_at.get(name) == i else WRONG[name] for i in range(n)]
 
 

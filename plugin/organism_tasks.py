@@ -223,6 +223,16 @@ def pretraining_texts(seed: int = SEED) -> Iterator[str]:
         yield task["prompt"] + task["canonical_solution"]
 
 
+def replay_items(seed: int = SEED) -> Iterator[dict[str, str]]:
+    """The organism's external (non-self) training data: pretraining tasks with their
+    solutions, in pretraining order. Replaying its own distribution beside the gap's
+    experiences is what keeps a cycle from forgetting the other sub-families (Python's
+    standard library, the default external set, is not a language this model speaks)."""
+    for task in organism_splits(seed).pretrain:
+        yield {"id": f"organism-replay:{task['task_id']}", "prompt": task["prompt"],
+               "completion": task["canonical_solution"], "origin": "external"}
+
+
 def _data_path(name: str) -> Path:
     return Path(str(resources.files("convergent.data") / name))
 
@@ -284,6 +294,26 @@ def organism_tripwire_config() -> dict[str, Any]:
     """The ``[tripwire]`` table of a records repo on the organism: its own frozen hold-out."""
     # A body is one line (about a dozen tokens): 32 new tokens leave room to spare.
     return {"holdout": ORGANISM, "holdout_sha256": holdout_sha256(), "max_new_tokens": 32}
+
+
+# Best-of-N samples the organism at this temperature: best-of-8 measured 0.46 on the gap set
+# at 0.5 against 0.19 at 1.0, no better than greedy (bench/organism.py).
+SAMPLING_TEMPERATURE = 0.5
+
+
+def organism_repo_config() -> dict[str, dict[str, Any]]:
+    """What ``convergent init --base organism`` sets beside ``[base] model``: its own frozen
+    hold-out, short generations (a body is one line) and the cycle's measured knobs: 60 LoRA
+    steps at batch 8 and learning rate 3e-3 raise the gap's pass@1 (bench/organism.py), and
+    half the data replayed from its own pretraining keeps the hold-out (measured on the demo's
+    106 experiences: a 0.2 share of replay, 160-task hold-out 108 -> 106, a 0.5 share 108 ->
+    109; the gap rose either way, 28/150 -> 48 and 45)."""
+    # The tolerance (two of 160 tasks) stays under one standard error of the hold-out (0.037
+    # at p = 0.675): what it lets through is sampling noise; a collapse (0.675 -> 0) halts.
+    return {"tripwire": {**organism_tripwire_config(), "pass_rate_tolerance": 0.0125},
+            "members": {"max_new_tokens": 32},
+            "cycle": {"max_steps": 60, "batch_size": 8, "learning_rate": 3e-3,
+                      "external": [ORGANISM], "external_share": 0.5}}
 
 
 def data_files(seed: int = SEED) -> dict[str, str]:

@@ -19,7 +19,7 @@ from convergent.layout import (
     RECORDS_DIR,
     SOURCES_DIR,
 )
-from convergent.organism_tasks import ORGANISM, organism_tripwire_config
+from convergent.organism_tasks import ORGANISM, organism_repo_config
 
 GITATTRIBUTES_LINES = (
     "# convergent: concurrent branches appending to one segment merge without conflict",
@@ -57,8 +57,9 @@ def _ensure_config(root: Path, operators: list[str], base: str | None, branch: s
     frozen = _holdout_sha256()
     if frozen:
         config["tripwire"]["holdout_sha256"] = frozen
-    if base == ORGANISM:  # the embedded organism is scored on its own frozen hold-out
-        config["tripwire"].update(organism_tripwire_config())
+    if base == ORGANISM:  # the embedded organism: its own frozen hold-out and cycle knobs
+        for table, values in organism_repo_config().items():
+            config[table].update(values)
     if not path.exists():
         path.write_text(render_config(config), "utf-8")
         return

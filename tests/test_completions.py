@@ -42,3 +42,17 @@ def test_fenced_answer_round_trips_through_program(completion: str, expected: st
     answer = fenced_answer(PROMPT, completion)
     assert answer == expected
     assert "def total(" in program(PROMPT, answer, "total")
+
+
+@pytest.mark.parametrize(("task", "response", "expected"), [
+    (PROMPT, f"{PROMPT}    return sum(xs)\n", "    return sum(xs)\n"),
+    ("Write total(xs): the sum of xs.", "def total(xs):\n    return sum(xs)\n",
+     "def total(xs):\n    return sum(xs)\n"),
+    ("", "def f():\n    pass\n", "def f():\n    pass\n"),
+])
+def test_an_experience_trains_as_a_continuation_of_its_task(task: str, response: str,
+                                                            expected: str) -> None:
+    from convergent.completions import continuation
+
+    assert continuation(task, response) == expected
+    assert program(task, continuation(task, response)).startswith(task)

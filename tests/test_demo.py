@@ -25,7 +25,7 @@ def test_demo_runs_the_whole_loop(demo_run: DemoRun) -> None:
     done = demo_run.done
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
-    for step in range(1, 9):
+    for step in range(1, 11):
         assert f"== {step}." in out
     assert "refused  pasted a public benchmark item: decontamination gate" in out
     assert "refused  wrote fetch_report with a credential in it: secrets gate" in out

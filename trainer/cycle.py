@@ -225,6 +225,7 @@ def _spec(config: Config, dataset: Path, out: Path) -> TrainSpec:
                      output_dir=str(out), backend=choose_backend(config),
                      seed=int(cycle["seed"]), lora_r=int(cycle["lora_r"]),
                      lora_alpha=int(cycle["lora_alpha"]), max_steps=int(cycle["max_steps"]),
+                     batch_size=int(cycle.get("batch_size", 4)),
                      learning_rate=float(cycle["learning_rate"]))
 
 

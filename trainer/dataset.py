@@ -26,6 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from convergent.completions import continuation
 from convergent.config import Config
 from convergent.errors import ConvergentError
 from convergent.records import canonical_json
@@ -161,7 +162,8 @@ def build_dataset(root: Path, config: Config, history: Sequence[Mapping[str, Any
     cycle = config["cycle"]
     need = external_count(len(kept), float(cycle["external_share"]))
     external, sources = external_items(root, config, list(cycle["external"]), need)
-    rows = [{"prompt": r["task"], "completion": r["response"], "id": r["id"]} for r in kept]
+    rows = [{"prompt": r["task"], "completion": continuation(r["task"], r["response"]),
+             "id": r["id"]} for r in kept]
     rows += [{"prompt": e["prompt"], "completion": e["completion"], "id": e["id"]}
              for e in external]
     random.Random(int(cycle["seed"])).shuffle(rows)

@@ -29,6 +29,7 @@ from convergent.trainer.chat import chat_prompt
 from convergent.trainer.train import run_module
 
 MODULE = "convergent.trainer.generate"
+SMALL_MODEL_PARAMETERS = 10_000_000
 ADAPTER_CONFIG = "adapter_config.json"
 
 
@@ -72,6 +73,10 @@ def load_model(base: str, adapter: Path | None) -> tuple[Any, Any]:
 
         model = PeftModel.from_pretrained(model, str(resolve_adapter_dir(adapter)))
     model.to("cuda:0" if cuda else "cpu").eval()
+    if not cuda and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        # A tiny model's matrices are too small to split: extra threads only contend for
+        # the cores (8-sample generation on the organism took minutes of CPU with them).
+        torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(base)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -29,15 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from convergent.config import Config, resolve_config
+from convergent.organism_tasks import SAMPLING_TEMPERATURE, organism_repo_config
 from convergent.trainer.tripwire import Decision, Score
 
 Say = Callable[[str], None]
 COLLAPSE_ANSWER = "    return 0\n"
 # The cycle's knobs on the organism (the real trainer's fields, see TrainSpec).
-CYCLE_HPARAMS: dict[str, Any] = {"max_steps": 60, "batch_size": 8, "learning_rate": 3e-3,
-                                 "lora_r": 8, "lora_alpha": 16, "seed": 0}
+CYCLE_HPARAMS: dict[str, Any] = {
+    **{k: organism_repo_config()["cycle"][k] for k in ("max_steps", "batch_size",
+                                                       "learning_rate")},
+    "lora_r": 8, "lora_alpha": 16, "seed": 0}
 BEST_OF_N = 8
-TEMPERATURE = 0.5
+TEMPERATURE = SAMPLING_TEMPERATURE
 
 
 def organism_config(overrides: Mapping[str, Any] | None = None) -> Config:
