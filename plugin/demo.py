@@ -364,7 +364,7 @@ def _rate(passed: int, total: int) -> str:
 def _after_cycle(root: Path, tag: str, gap: dict[str, Any], say: Say) -> None:
     """The cycle's hold-out figures (from its record) and the gap measured again with the
     promoted adapter, the tripwire's own scoring (greedy pass@1 in the sandbox)."""
-    from convergent.trainer.cycle import resolve_base_model
+    from convergent.trainer.bases import resolve_base_model
     from convergent.trainer.registry import adapter_path
     from convergent.trainer.tripwire import evaluate
 
@@ -389,7 +389,8 @@ def _after_cycle(root: Path, tag: str, gap: dict[str, Any], say: Say) -> None:
 def _collapse_drill(root: Path, scratch: Path, say: Say) -> None:
     """An adapter trained on constant answers (outside the records loop: a drill) meets the
     tripwire; DemoError unless it halts it for the pass-rate reason."""
-    from convergent.trainer.cycle import choose_backend, resolve_base_model
+    from convergent.trainer.bases import resolve_base_model
+    from convergent.trainer.cycle import choose_backend
     from convergent.trainer.organism_eval import collapse_rows, train
     from convergent.trainer.tripwire import decide, evaluate
 
