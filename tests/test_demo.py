@@ -4,6 +4,7 @@ the operator's signed merge."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import git
@@ -13,10 +14,32 @@ from conftest import SOMEONE_ELSE, DemoRun
 
 from convergent.adapters import adapter_tags, read_active, tag_metadata
 from convergent.cli import cli
-from convergent.demo import DemoError, loop_outcome
+from convergent.demo import GAP, DemoError, loop_outcome
 from convergent.history import read_records
 
 pytest.importorskip("torch")
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_demo_prints_the_organisms_measured_numbers_with_standard_errors(demo_run: DemoRun
+                                                                         ) -> None:
+    """Each figure the demo prints is measured in the run, beside its standard error: the
+    gap and the levers (best-of-N sampled above greedy), the gap again with the adapter, and a
+    collapse drill the tripwire halts for the pass-rate reason."""
+    out = demo_run.done.stdout
+    rate = r"(\d+)/(\d+) = (\d\.\d\d) ± (\d\.\d\d)"
+    gap = re.search(rf"  gap {GAP}: base {rate} -> with adapter/v1 {rate}", out)
+    assert gap, out[-4000:]
+    before, after = int(gap[1]) / int(gap[2]), int(gap[5]) / int(gap[6])
+    assert after > before  # the cycle on the gap's experiences raised its pass@1
+    best = re.search(r"best-of-8 from base, sampled at temperature 0\.5: (\d\.\d\d) ± "
+                     r"(\d\.\d\d) \(greedy: (\d\.\d\d) ± (\d\.\d\d)\)", out)
+    assert best and float(best[1]) > float(best[3]), out[-4000:]
+    assert re.search(rf"hold-out \(160 tasks\): base {rate} -> adapter/v1 {rate}", out)
+    drill = re.search(rf"answered `return 0`; hold-out {rate} -> {rate}\n  tripwire: halt "
+                      r"\(pass rate fell", out)
+    assert drill and int(drill[5]) < int(drill[1]), out[-4000:]
 
 
 @pytest.mark.train
