@@ -1,7 +1,6 @@
 """Our modules and the imports between them, read from the source (no import runs).
 
-The folders are mapped onto import names (pyproject's ``package-dir``): ``plugin/`` is
-``convergent``, ``hooks/`` is ``convergent.hooks``, ``trainer/`` is ``convergent.trainer``.
+The package is the folder ``convergent/``: ``convergent/x/y.py`` is ``convergent.x.y``.
 Shared by tests/test_structure.py and bench/structure.py.
 """
 
@@ -12,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE_DIRS = {"convergent": "plugin", "convergent.hooks": "hooks",
-                "convergent.trainer": "trainer"}
+PACKAGE = "convergent"
 
 
 @dataclass
@@ -30,13 +28,12 @@ class Module:
 
 def module_name(path: Path) -> str:
     rel = path.relative_to(ROOT)
-    for package, folder in sorted(PACKAGE_DIRS.items(), key=lambda kv: -len(kv[0])):
-        if rel.parts[0] == folder:
-            parts = [package, *rel.with_suffix("").parts[1:]]
-            if parts[-1] == "__init__":
-                parts.pop()
-            return ".".join(parts)
-    raise ValueError(f"{rel} is outside the mapped folders")
+    if rel.parts[0] != PACKAGE:
+        raise ValueError(f"{rel} is outside the package folder {PACKAGE}/")
+    parts = list(rel.with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
 def _resolve(importer: Module, node: ast.ImportFrom | ast.Import, names: set[str]) -> list[str]:
@@ -70,11 +67,10 @@ def _nearest_known(name: str, names: set[str]) -> str | None:
 
 def load_modules() -> dict[str, Module]:
     modules: dict[str, Module] = {}
-    for folder in PACKAGE_DIRS.values():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            name = module_name(path)
-            modules[name] = Module(name, path, path.name == "__init__.py", tree)
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        name = module_name(path)
+        modules[name] = Module(name, path, path.name == "__init__.py", tree)
     names = set(modules)
     for module in modules.values():
         _collect(module, names)

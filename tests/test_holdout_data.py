@@ -1,4 +1,5 @@
-"""The default frozen hold-out (data/holdout.jsonl): well-formed, correct, non-vacuous, clean.
+"""The default frozen hold-out (convergent/data/holdout.jsonl): well-formed, correct,
+non-vacuous, clean.
 
 Each task is run the way the tripwire runs it (``convergent.trainer.tripwire._run_all``:
 the execution harness in the sandbox, HumanEval convention, prompt + completion then the
@@ -17,7 +18,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-HOLDOUT = Path(__file__).parents[1] / "data" / "holdout.jsonl"
+HOLDOUT = Path(__file__).parents[1] / "convergent" / "data" / "holdout.jsonl"
 FIELDS = {"task_id", "prompt", "entry_point", "canonical_solution", "test"}
 TASK_ID = re.compile(r"convergent/holdout/(\d+)")
 NGRAM = 13

@@ -34,7 +34,11 @@ def test_plugin_cli_gates_and_trainer_modules_import_without_the_training_stack(
     assert done.returncode == 0, done.stderr
 
 
-def test_no_top_level_plugin_hooks_or_trainer_modules_are_installed() -> None:
+def test_only_the_convergent_folder_is_installed_and_it_is_its_import_name() -> None:
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert all(p == "convergent" or p.startswith("convergent.") for p in setuptools["packages"])
-    assert setuptools["package-dir"]["convergent"] == "plugin"
+    assert setuptools["packages"]["find"]["include"] == ["convergent*"]
+    assert "package-dir" not in setuptools  # the folder is the import name: no mapping
+    import convergent.trainer.cycle
+
+    assert Path(convergent.trainer.cycle.__file__).resolve() == (
+        ROOT / "convergent" / "trainer" / "cycle.py")

@@ -25,7 +25,7 @@ from convergent.repo import init_repo
 from convergent.sandbox import SandboxLimits
 from convergent.trainer.tripwire import task_case
 
-DATA = Path(__file__).parents[1] / "data"
+DATA = Path(__file__).parents[1] / "convergent" / "data"
 # Changing the organism's hold-out is a reviewed act: this pin moves with it.
 HOLDOUT_SHA256 = "002d22f6faebebf2737452f8c8f1cf298ec623c29ba5dbb34282cea4a80ba1c1"
 

@@ -425,9 +425,9 @@ class Screen:
             item = self.index.items[position[key]]
             if outcome.passed:
                 settled.add(position[key])
-                names = ", ".join(repr(name) for name in outcome.passed)
+                passing = ", ".join(repr(name) for name in outcome.passed)
                 out.append(Finding(n, FUNCTIONAL, item.benchmark, item.item_id, "response",
-                                   f"response function {names} passes the tests of "
+                                   f"response function {passing} passes the tests of "
                                    f"benchmark {item.benchmark!r} item {item.item_id!r}: "
                                    "it is a solution of that item"))
             elif outcome.error:

@@ -144,7 +144,7 @@ def promotion_source_problems(root: Path, config: Config, parent: str, adapter: 
     evidence = cycle.evidence
     approval = approval_records(records_at(repo, parent)).get(str(evidence.get("proposal")))
     if approval is None or approval.get("id") != evidence.get("approval"):
-        return [f"cycle {str(cycle.get('id'))[:19]} names approval "
+        return [f"cycle {str(cycle_id)[:19]} names approval "
                 f"{evidence.get('approval')}, which is not its proposal's approval"]
     return [f"its cycle's approval: {p}" for p in record_problems(root, approval, parent)]
 

@@ -124,7 +124,7 @@ def verify(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
         return verifier(record, ctx)
     except (KeyError, TypeError, AttributeError) as exc:
         # A hand-edited record may lack fields the schema gate reports; refuse, not crash.
-        return Verdict(False, etype, f"malformed evidence: {type(exc).__name__}: {exc}")
+        return Verdict(False, str(etype), f"malformed evidence: {type(exc).__name__}: {exc}")
 
 
 # --- execution -----------------------------------------------------------------------------

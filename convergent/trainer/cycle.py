@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ def choose_backend(config: Config) -> str:
     return detect_backend(picked) if picked else detect_backend(None)
 
 
-def cycles_of(history: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def cycles_of(history: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Cycle records by the proposal id they ran for."""
     return {r["evidence"].get("proposal"): dict(r) for r in history
             if r.get("kind") == "cycle" and isinstance(r.get("evidence"), dict)}

@@ -22,7 +22,7 @@ def load_base(spec: TrainSpec, runtime: Runtime) -> tuple[Any, Any]:
     """The frozen base model on ``runtime.device`` and its tokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    model = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=runtime.torch_dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=runtime.torch_dtype)
     model.to(runtime.device)
     tokenizer = AutoTokenizer.from_pretrained(spec.base_model)
     if tokenizer.pad_token is None:

@@ -307,7 +307,7 @@ def policy_change_problems(root: Path, before_rev: str | None, after: Config | N
     repo needs nobody's leave either: no policy came before it."""
     repo = open_repo(root)
     found = policy_in_force(repo, before_rev) if before_rev is not None else None
-    if found is None:
+    if found is None or before_rev is None:
         return []
     before, before_at = found
     state = _policy_state(root, repo, commit, after)

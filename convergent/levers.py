@@ -15,7 +15,7 @@ decide through :func:`proposal_problems` / :func:`plan_proposal`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,7 @@ def _short(record_id: object) -> str:
     return str(record_id).removeprefix("sha256:")[:12]
 
 
-def gap_state_since(history: list[Mapping[str, Any]], gap_name: str,
+def gap_state_since(history: Sequence[Mapping[str, Any]], gap_name: str,
                     proposal_id: str | None = None) -> Since | None:
     """When the gap's current measured state began, as far as other proposals tell.
 
@@ -128,7 +128,7 @@ def gap_state_since(history: list[Mapping[str, Any]], gap_name: str,
     return since
 
 
-def plan_proposal(history: list[Mapping[str, Any]], gap_name: str,
+def plan_proposal(history: Sequence[Mapping[str, Any]], gap_name: str,
                   proposal_id: str | None = None, *, reported_ok: bool) -> LeverPlan:
     """Levers first for a proposal (``proposal_id``, or a new one after ``history``): the
     tries recorded before it, in this gap state."""
@@ -139,7 +139,7 @@ def plan_proposal(history: list[Mapping[str, Any]], gap_name: str,
                        reported_ok=reported_ok)
 
 
-def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, Any], *,
+def proposal_problems(history: Sequence[Mapping[str, Any]], proposal: Mapping[str, Any], *,
                       reported_ok: bool) -> list[str]:
     """Why ``proposal`` does not satisfy levers first in ``history`` (empty: it does): the
     plan must hold and the proposal must link the gap and the tries it relies on.
@@ -158,7 +158,7 @@ def proposal_problems(history: list[Mapping[str, Any]], proposal: Mapping[str, A
     return []
 
 
-def plan_levers(history: list[Mapping[str, Any]], gap_name: str,
+def plan_levers(history: Sequence[Mapping[str, Any]], gap_name: str,
                 since: Since | None = None, *, reported_ok: bool) -> LeverPlan:
     """Check levers-first for ``gap_name`` against the records in ``history`` (log order);
     with ``since``, tries count only after it too. Without ``reported_ok``, a gap or try
