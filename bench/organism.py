@@ -28,8 +28,8 @@ from pathlib import Path
 
 def _cold_build(out: Path) -> tuple[float, float]:
     """Wall and CPU seconds of a cold build into ``out`` (a subprocess)."""
+    from convergent.child_process import run_module
     from convergent.trainer.organism import MODULE
-    from convergent.trainer.train import run_module
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

@@ -38,9 +38,9 @@ from convergent.approval import (
     pending_commit_problems,
     record_problems,
 )
+from convergent.changes import appended_records
 from convergent.config import Config
 from convergent.errors import ConvergentError
-from convergent.gates.context import commit_context
 from convergent.gitops import diff_trees, is_ancestor, open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
@@ -121,18 +121,13 @@ def active_chain(repo: git.Repo, rev: str) -> list[str]:
     return chain
 
 
-def _appended_records(repo: git.Repo, root: Path, commit: str) -> list[dict[str, Any]]:
-    return [line.record for line in commit_context(repo, root, commit).new_lines
-            if line.record is not None]
-
-
 def promotion_source_problems(root: Path, config: Config, parent: str, adapter: str
                               ) -> list[str]:
     """Why a commit on top of ``parent`` that sets ``ACTIVE = adapter`` is not that
     adapter's promotion: ``parent`` must append the cycle that promoted it, for an
     approval that Git backs."""
     repo = open_repo(root)
-    added = typed(_appended_records(repo, root, parent))
+    added = typed(appended_records(repo, parent))
     cycle = next((r for r in added if r.kind == "cycle"
                   and r.evidence.get("outcome") == "promoted"
                   and r.evidence.get("adapter") == adapter), None)

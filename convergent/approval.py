@@ -41,6 +41,7 @@ from convergent.config import Config, config_at, resolve_config
 from convergent.errors import ConvergentError
 from convergent.gitops import head_sha, open_repo, read_path_at
 from convergent.layout import CONFIG_FILE, RECORDS_DIR
+from convergent.records import Record, typed
 
 DEFAULT_MAIN_BRANCH = "main"
 # The config tables that say who approves (operators, signatures, the main branch).
@@ -404,13 +405,10 @@ def approval_of(root: Path, proposal_id: str, at: str = "HEAD") -> Approval:
 def approval_records(history: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Proposal id -> its first approval record (a later one never counts)."""
     out: dict[str, dict[str, Any]] = {}
-    for record in history:
-        if record.get("kind") != "approval":
-            continue
-        evidence = record.get("evidence")
-        proposal = evidence.get("proposal") if isinstance(evidence, dict) else None
+    for record in typed(history, "approval"):
+        proposal = record.evidence.get("proposal")
         if isinstance(proposal, str):
-            out.setdefault(proposal, dict(record))
+            out.setdefault(proposal, dict(record.raw))
     return out
 
 
@@ -432,8 +430,7 @@ def record_problems(root: Path, record: Mapping[str, Any], at: str) -> list[str]
     The record must name the proposal, and repeat Git's answer: the approving merge, its
     author and the proposal commit.
     """
-    evidence = record.get("evidence")
-    evidence = evidence if isinstance(evidence, dict) else {}
+    evidence = Record(record).evidence
     proposal, merge = evidence.get("proposal"), evidence.get("commit")
     if not isinstance(proposal, str) or not isinstance(merge, str):
         return ["an approval names the proposal (evidence.proposal) and the merge commit "

@@ -9,6 +9,7 @@ import click
 
 from convergent.cli_support import RefusedError, refusals, repo_option
 from convergent.layout import LOCAL_DIR
+from convergent.records import Record
 
 
 def add_commands(cli: click.Group) -> None:
@@ -36,7 +37,7 @@ def cycle_run(repo: Path) -> None:
     if not cycles:
         click.echo("no approved proposal is waiting for a cycle")
     for cycle in cycles:
-        ev = cycle["evidence"]
+        ev = Record(cycle).evidence
         click.echo(f"{cycle['id']} {ev['outcome']} {ev.get('adapter') or ''}".rstrip())
 
 
@@ -50,7 +51,7 @@ def revert_cmd(tag: str | None, repo: Path) -> None:
 
     with refusals():
         record = revert(repo.resolve(), tag)
-    ev = record["evidence"]
+    ev = Record(record).evidence
     click.echo(f"reverted {ev['tag']}: active adapter is now {ev['to']}")
 
 

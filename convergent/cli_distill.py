@@ -14,7 +14,7 @@ import click
 from convergent.cli_support import RefusedError, refusals, repo_option
 from convergent.errors import RecordError
 from convergent.levers import LEVER_ORDER
-from convergent.records import decode_line
+from convergent.records import Record, decode_line
 
 
 def _json_object(text: str | None) -> dict[str, object]:
@@ -34,7 +34,7 @@ def gap_group() -> None:
 def _say_measured(record: dict[str, Any]) -> None:
     """The record id, then each member's pass@1 with its standard error."""
     click.echo(record["id"])
-    for entry in record["evidence"]["measurements"]:
+    for entry in Record(record).evidence["measurements"]:
         click.echo(f"  {entry['member']}: pass@1 {entry['solved']}/{entry['tasks']} = "
                    f"{entry['pass_rate']:.4f} ± {entry['stderr']:.4f} (n={entry['n']}, "
                    f"completions {entry['completions_sha256'][:12]})", err=True)
@@ -128,8 +128,8 @@ def lever_measure(gap: str, lever: str, members: tuple[str, ...], n: int, temper
         else:
             record = run_best_of_n(repo, gap, n, member, temperature=temperature, seed=seed)
     _say_measured(record)
-    click.echo(f"{lever}: measured {record['evidence']['measured']:.4f} ± "
-               f"{record['evidence']['stderr']:.4f}", err=True)
+    ev = Record(record).evidence
+    click.echo(f"{lever}: measured {ev['measured']:.4f} ± {ev['stderr']:.4f}", err=True)
 
 
 @lever_group.command(name="best-of-n")
@@ -145,10 +145,10 @@ def lever_best_of_n(gap: str, n: int, member: str | None, repo: Path) -> None:
 
     with refusals():
         record = run_best_of_n(repo, gap, n, member)
-    detail = record["evidence"]["detail"]
+    ev = Record(record).evidence
+    detail = ev["detail"]
     click.echo(f"{record['id']} pass rate {detail['solved']}/{detail['tasks']} = "
-               f"{record['evidence']['measured']:.4f} (n={n}), standard error "
-               f"{record['evidence']['stderr']:.4f}")
+               f"{ev['measured']:.4f} (n={n}), standard error {ev['stderr']:.4f}")
 
 
 @click.command(name="propose")

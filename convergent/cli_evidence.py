@@ -32,7 +32,7 @@ def vouch_cmd(drafts: Any, repo: Path, sign: bool | None, ssh_key: Path | None) 
     """
     from convergent.errors import InputError, RecordError
     from convergent.recorder import Recorder
-    from convergent.records import decode_line
+    from convergent.records import Record, decode_line
     from convergent.vouch import vouch_drafts
 
     name = getattr(drafts, "name", "-")
@@ -52,7 +52,7 @@ def vouch_cmd(drafts: Any, repo: Path, sign: bool | None, ssh_key: Path | None) 
         vouched = vouch_drafts(root, parsed, sign=sign, ssh_key=ssh_key)
         with Recorder(root) as recorder:
             records = recorder.emit_many(vouched)
-    commit = vouched[0]["evidence"].get("commit")
+    commit = Record(vouched[0]).evidence.get("commit")
     click.echo(f"vouched in commit {commit}" if commit else "vouched by SSH signature",
                err=True)
     unverified = []

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from convergent.errors import RepoError
 from convergent.layout import user_cache_dir
+from convergent.records import Record
 
 DEFAULT_N = 13
 
@@ -387,8 +388,7 @@ def configured_benchmarks(root: Path, config: Mapping[str, Any]) -> list[Benchma
 
 def experience_fields(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The text an experience could leak a benchmark through: claim, task, response, tests."""
-    evidence = record.get("evidence")
-    tests = evidence.get("tests") if isinstance(evidence, dict) else None
+    tests = Record(record).evidence.get("tests")
     fields = (("claim", record.get("claim")), ("task", record.get("task")),
               ("response", record.get("response")), ("evidence.tests", tests))
     return [(name, value) for name, value in fields if isinstance(value, str)]

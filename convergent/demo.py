@@ -55,6 +55,7 @@ from convergent.organism_tasks import (
 )
 from convergent.plugins import load_plugins
 from convergent.proposals import propose
+from convergent.records import Record, typed
 from convergent.repo import init_repo
 from convergent.status import collect_status, render_status
 from convergent.tripwire_history import tripwire_history
@@ -232,7 +233,7 @@ def _emit(root: Path, quick: bool, say: Say) -> None:
             refused[exc.field] += 1
             example = example or exc.message
             continue
-        verified += bool(record["verdict"]["verified"])
+        verified += Record(record).verified
     gates = ", ".join(f"{count} by the {gate} gate" for gate, count in sorted(refused.items()))
     say(f"  recorded {verified} verified experiences of the {GAP} tasks, from a pool of "
         f"{len(pool)}" + (f" ({gates}, e.g. {example[:100]})" if refused else ""))
@@ -286,26 +287,27 @@ def _levers(root: Path, quick: bool, say: Say) -> dict[str, Any]:
                   "through the members, every completion run in the sandbox")
     routed = run_route(root, GAP)
     _say_members(say, routed)
-    member = routed["evidence"]["detail"]["routed_to"]
+    member = Record(routed).evidence["detail"]["routed_to"]
     say(f"  route to the best member ({member}): {_value(routed)}")
     best = run_best_of_n(root, GAP, n=BEST_OF, member=member, temperature=SAMPLING_TEMPERATURE)
     say(f"  execution-verify + best-of-{BEST_OF} from {member}, sampled at temperature "
         f"{SAMPLING_TEMPERATURE}: {_value(best)} (greedy: {_value(gap)})")
     rag = run_rag(root, GAP, member=member)
-    retrieved = rag["evidence"]["detail"]["retrieved"]
-    say(f"  RAG, {member} given the top-{rag['evidence']['detail']['k']} verified experiences "
+    detail = Record(rag).evidence["detail"]
+    retrieved = detail["retrieved"]
+    say(f"  RAG, {member} given the top-{detail['k']} verified experiences "
         f"({len(retrieved)} distinct retrieved): {_value(rag)}")
     say(f"  the gap is still open (target {TARGET}): distillation may now be proposed")
     return gap
 
 
 def _value(record: dict[str, Any]) -> str:
-    ev = record["evidence"]
+    ev = Record(record).evidence
     return f"{ev['measured']:.2f} ± {ev['stderr']:.2f}"
 
 
 def _say_members(say: Say, record: dict[str, Any]) -> None:
-    for entry in record["evidence"]["measurements"]:
+    for entry in Record(record).evidence["measurements"]:
         say(f"    {entry['member']}: pass@1 {entry['solved']}/{entry['tasks']} = "
             f"{entry['pass_rate']:.2f} ± {entry['stderr']:.2f}")
 
@@ -340,14 +342,14 @@ def loop_outcome(root: Path, proposal_id: str, say: Say) -> str:
     assert answer.merge is not None
     say(f"  approved by {answer.approved_by}: merge {answer.merge[:12]}, signature verified "
         f"against {SIGNERS}")
-    cycle = next((r for r in history if r.get("kind") == "cycle"
-                  and r["evidence"].get("proposal") == proposal_id), None)
+    cycle = next((r.evidence for r in typed(history, "cycle")
+                  if r.evidence.get("proposal") == proposal_id), None)
     if cycle is None:
         raise DemoError("the loop did not complete: no cycle ran for the approved proposal")
-    if cycle["evidence"].get("outcome") != "promoted":
-        reasons = "; ".join(cycle["evidence"].get("tripwire", {}).get("reasons", []))
+    if cycle.get("outcome") != "promoted":
+        reasons = "; ".join(cycle.get("tripwire", {}).get("reasons", []))
         raise DemoError(f"the loop did not complete: the tripwire halted the cycle ({reasons})")
-    adapter = cycle["evidence"]["adapter"]
+    adapter = cycle["adapter"]
     tags = [t for t in adapter_tags(repo) if tag_metadata(t).get("adapter") == adapter]
     if not tags or active_at(repo, "HEAD") != adapter:
         raise DemoError(f"the loop did not complete: {adapter[:19]} was not promoted and tagged")
@@ -371,9 +373,9 @@ def _after_cycle(root: Path, tag: str, gap: dict[str, Any], say: Say) -> None:
     _step(say, 7, "the gap, measured again with the promoted adapter")
     repo = open_repo(root)
     adapter = active_at(repo, "HEAD")
-    cycle = next(r for r in reversed(records_at(repo, "HEAD")) if r.get("kind") == "cycle"
-                 and r["evidence"].get("adapter") == adapter)
-    trip = cycle["evidence"]["tripwire"]
+    cycle = next(r.evidence for r in reversed(typed(records_at(repo, "HEAD"), "cycle"))
+                 if r.evidence.get("adapter") == adapter)
+    trip = cycle["tripwire"]
     ref, cand = trip["reference"], trip["candidate"]
     say(f"  hold-out ({ref['total']} tasks): {ref['model']} {_rate(ref['passed'], ref['total'])}"
         f" -> {tag} {_rate(cand['passed'], cand['total'])}, within the tolerance")
@@ -381,7 +383,7 @@ def _after_cycle(root: Path, tag: str, gap: dict[str, Any], say: Say) -> None:
     tasks = read_tasks(root / EVAL)
     after = evaluate(root, config, resolve_base_model(config), adapter_path(root, adapter),
                      adapter, tasks)
-    before = next(m for m in gap["evidence"]["measurements"] if m["member"] == "base")
+    before = next(m for m in Record(gap).evidence["measurements"] if m["member"] == "base")
     say(f"  gap {GAP}: base {_rate(before['solved'], before['tasks'])} -> with {tag} "
         f"{_rate(after.passed, after.total)}")
 
@@ -421,7 +423,8 @@ def _rollback(root: Path, tag: str, say: Say) -> str:
     _step(say, 9, "roll back with one git revert (`convergent revert`)")
     record = revert(root)
     active = active_at(open_repo(root), "HEAD")
-    if record["evidence"]["tag"] != tag or active != record["evidence"]["to"]:
+    evidence = Record(record).evidence
+    if evidence["tag"] != tag or active != evidence["to"]:
         raise DemoError(f"the loop did not complete: reverting {tag} left ACTIVE at {active}")
     say(f"  reverted {tag}: active adapter {active}")
     return active

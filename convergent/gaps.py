@@ -29,6 +29,7 @@ from convergent.layout import RECORDS_DIR, SOURCES_DIR
 from convergent.levers import LEVER_ORDER, REPORTED_REFUSED, allow_reported, find_gap, gap_is_open
 from convergent.outcomes import Measurement
 from convergent.recorder import Recorder
+from convergent.records import Record
 
 EMITTER = "convergent/levers"
 
@@ -161,12 +162,13 @@ def gap_tasks(root: Path, gap_record: dict[str, Any]) -> list[dict[str, Any]]:
     """The tasks of the gap's evaluation set, unchanged since the gap was measured."""
     from convergent.measurement import load_eval
 
-    eval_ref = gap_record["evidence"]["eval"]
+    ev = Record(gap_record).evidence
+    eval_ref = ev["eval"]
     path = eval_path(root, eval_ref)
-    recorded = gap_record["evidence"].get("eval_sha256")
+    recorded = ev.get("eval_sha256")
     if recorded and hashlib.sha256(path.read_bytes()).hexdigest() != recorded:
         # A lever measured on other tasks than the gap says nothing about the gap.
-        raise GapError(f"{eval_ref} changed since gap {gap_record['evidence']['name']!r} was "
+        raise GapError(f"{eval_ref} changed since gap {ev['name']!r} was "
                        "measured: measure the gap again (`convergent gap measure`) before "
                        "trying the lever")
     return load_eval(path)
@@ -198,7 +200,7 @@ def record_measured_lever(root: Path, gap_record: dict[str, Any], lever: str,
     with its per-task outcomes, and their completions files, in one commit."""
     root = Path(root).resolve()
     _check_lever(lever)
-    ev = gap_record["evidence"]
+    ev = Record(gap_record).evidence
     evidence = {"type": "lever", "lever": lever, "gap": ev["name"], "measured": 0.0,
                 "eval": ev["eval"], "eval_sha256": ev.get("eval_sha256"), "detail": detail}
     return _emit_lever(root, gap_record, _with_measurements(root, evidence, measurements),
@@ -214,7 +216,7 @@ def _check_lever(lever: str) -> None:
 def _emit_lever(root: Path, gap_record: dict[str, Any], evidence: dict[str, Any],
                 extra: tuple[str, ...] = ()) -> dict[str, Any]:
     lever, gap, measured = evidence["lever"], evidence["gap"], evidence["measured"]
-    target = gap_record["evidence"]["target"]
+    target = Record(gap_record).evidence["target"]
     state = "open" if gap_is_open(gap_record, measured) else "closed"
     how = "" if "measurements" in evidence else ", reported, not measured"
     draft = {"kind": "lever",

@@ -29,6 +29,7 @@ from convergent.gaps import gap_tasks, record_measured_lever, require_gap
 from convergent.measurement import run_member, verifier
 from convergent.members import choose_member, registered_members
 from convergent.outcomes import Measurement
+from convergent.records import Record
 
 LEVER = "verify_best_of_n"
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
@@ -73,7 +74,7 @@ def run_best_of_n(root: Path, gap: str, n: int = 8, member: str | None = None, *
     name, generate = choose_member(config, member)
     measurement = run_member(verifier(root, config), tasks, name, generate, n=n,
                              temperature=temperature, seed=seed)
-    detail = {**best_of_n_detail(measurement), "eval": gap_record["evidence"]["eval"]}
+    detail = {**best_of_n_detail(measurement), "eval": Record(gap_record).evidence["eval"]}
     return record_measured_lever(root, gap_record, LEVER, [measurement], detail)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from convergent.records import Record, typed
+
 LEVER_ORDER = ("route", "verify_best_of_n", "rag")
 REPORTED_REFUSED = ("a typed number (reported, not measured) is refused: measure it "
                     "(`convergent gap measure`, `convergent lever measure`), or let the repo "
@@ -32,8 +34,7 @@ def allow_reported(config: Mapping[str, Any]) -> bool:
 
 def is_measured(record: Mapping[str, Any]) -> bool:
     """Whether a gap or lever record was measured here (per-task outcomes), not typed."""
-    evidence = record.get("evidence")
-    return isinstance(evidence, dict) and bool(evidence.get("measurements"))
+    return bool(Record(record).evidence.get("measurements"))
 
 
 def how_measured(record: Mapping[str, Any]) -> str:
@@ -56,7 +57,7 @@ class LeverPlan:
 
 def gap_is_open(gap: Mapping[str, Any], measured: float) -> bool:
     """Whether ``measured`` still falls short of the gap's target."""
-    ev = gap["evidence"]
+    ev = Record(gap).evidence
     target = float(ev["target"])
     return measured > target if ev.get("lower_is_better") else measured < target
 
@@ -64,9 +65,9 @@ def gap_is_open(gap: Mapping[str, Any], measured: float) -> bool:
 def find_gap(history: Iterable[Mapping[str, Any]], name: str) -> dict[str, Any] | None:
     """The most recent gap record with this name."""
     found = None
-    for record in history:
-        if record.get("kind") == "gap" and record.get("evidence", {}).get("name") == name:
-            found = dict(record)
+    for record in typed(history, "gap"):
+        if record.evidence.get("name") == name:
+            found = dict(record.raw)
     return found
 
 
@@ -93,21 +94,20 @@ def gap_state_since(history: Sequence[Mapping[str, Any]], gap_name: str,
     """
     ids = [r.get("id") for r in history]
     position = ids.index(proposal_id) if proposal_id in ids else len(history)
-    cycles: dict[str, Mapping[str, Any]] = {}
+    views = typed(history)
+    cycles: dict[str, Record] = {}
     reverted: set[str] = set()
-    for record in history:
-        ev = record.get("evidence")
-        if not isinstance(ev, dict):
-            continue
-        if record.get("kind") == "cycle" and isinstance(ev.get("proposal"), str):
-            cycles.setdefault(ev["proposal"], record)
-        elif record.get("kind") == "revert" and isinstance(ev.get("from"), str):
+    for view in views:
+        ev = view.evidence
+        if view.kind == "cycle" and isinstance(ev.get("proposal"), str):
+            cycles.setdefault(ev["proposal"], view)
+        elif view.kind == "revert" and isinstance(ev.get("from"), str):
             reverted.add(ev["from"])
     since: Since | None = None
-    for i, record in enumerate(history):
-        ev = record.get("evidence")
-        if (record.get("kind") != "proposal" or not isinstance(ev, dict)
-                or ev.get("gap") != gap_name or record.get("id") == proposal_id):
+    for i, (view, record) in enumerate(zip(views, history, strict=True)):
+        # A record's id and ts as written (a hand-made one may lack them: "None" then).
+        if (view.kind != "proposal" or view.evidence.get("gap") != gap_name
+                or record.get("id") == proposal_id):
             continue
         cycle = cycles.get(str(record.get("id")))
         if cycle is None:
@@ -116,11 +116,10 @@ def gap_state_since(history: Sequence[Mapping[str, Any]], gap_name: str,
             candidate = Since(str(record.get("ts")), f"proposal {_short(record.get('id'))} for "
                               "this gap, which has no cycle yet")
         else:
-            cev = cycle.get("evidence") or {}
-            adapter = cev.get("adapter")
-            if cev.get("outcome") != "promoted" or adapter in reverted:
+            adapter = cycle.evidence.get("adapter")
+            if cycle.evidence.get("outcome") != "promoted" or adapter in reverted:
                 continue  # halted or reverted: the gap is as it was measured
-            candidate = Since(str(cycle.get("ts")), f"cycle {_short(cycle.get('id'))} of "
+            candidate = Since(str(cycle.raw.get("ts")), f"cycle {_short(cycle.raw.get('id'))} of "
                               f"proposal {_short(record.get('id'))}, which promoted "
                               f"{str(adapter)[:19]}")
         if since is None or candidate.ts > since.ts:
@@ -144,8 +143,7 @@ def proposal_problems(history: Sequence[Mapping[str, Any]], proposal: Mapping[st
     """Why ``proposal`` does not satisfy levers first in ``history`` (empty: it does): the
     plan must hold and the proposal must link the gap and the tries it relies on.
     ``reported_ok``: the repo's :func:`allow_reported` (typed numbers count)."""
-    evidence = proposal.get("evidence")
-    gap_name = evidence.get("gap") if isinstance(evidence, dict) else None
+    gap_name = Record(proposal).evidence.get("gap")
     if not isinstance(gap_name, str):
         return ["proposal names no gap (evidence.gap)"]
     plan = plan_proposal(history, gap_name, str(proposal.get("id")), reported_ok=reported_ok)
@@ -178,21 +176,20 @@ def plan_levers(history: Sequence[Mapping[str, Any]], gap_name: str,
         first_bound = (since.reason, " (one cycle per measured gap state: measure the levers "
                        "again)")
     for lever in LEVER_ORDER:
-        tries = [dict(r) for r in history if r.get("kind") == "lever"
-                 and r.get("evidence", {}).get("gap") == gap_name
-                 and r.get("evidence", {}).get("lever") == lever]
+        tries = [dict(r.raw) for r in typed(history, "lever")
+                 if r.evidence.get("gap") == gap_name and r.evidence.get("lever") == lever]
         if not tries:
             missing.append(f"lever {lever!r} was never tried for gap {gap_name!r}")
             continue
         in_order = [t for t in tries if t["ts"] > after]
         if not in_order:
-            before, note = ((f"lever {chosen[-1]['evidence']['lever']!r}", " (out of order)")
+            before, note = ((f"lever {Record(chosen[-1]).evidence['lever']!r}", " (out of order)")
                             if chosen else first_bound)
             missing.append(f"lever {lever!r} for gap {gap_name!r} was tried before {before}"
                            f"{note}: try it again")
             continue
         latest = in_order[-1]
-        measured = latest.get("evidence", {}).get("measured")
+        measured = Record(latest).evidence.get("measured")
         if not isinstance(measured, int | float) or isinstance(measured, bool):
             missing.append(f"lever {lever!r} try {latest['id']} has no measured value")
             continue
@@ -201,7 +198,7 @@ def plan_levers(history: Sequence[Mapping[str, Any]], gap_name: str,
             continue
         if not gap_is_open(gap, float(measured)):
             missing.append(f"lever {lever!r} closed gap {gap_name!r} (measured {measured}, "
-                           f"target {gap['evidence']['target']}): no distillation needed")
+                           f"target {Record(gap).evidence['target']}): no distillation needed")
             continue
         chosen.append(latest)
         after = latest["ts"]

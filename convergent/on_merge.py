@@ -35,7 +35,7 @@ from convergent.config import Config, committed_config
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
 from convergent.history import read_records, records_at
 from convergent.recorder import Recorder
-from convergent.records import finalize, validate_draft
+from convergent.records import Record, finalize, typed, validate_draft
 
 EMITTER = "convergent/on-merge"
 LOCK_NAME = "on-merge.lock"
@@ -48,7 +48,7 @@ def _say(quiet: bool, message: str, *, err: bool = False) -> None:
 
 def unapproved_proposals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     approved = approval_records(records)
-    return [r for r in records if r.get("kind") == "proposal" and r.get("id") not in approved]
+    return [dict(r.raw) for r in typed(records, "proposal") if r.id not in approved]
 
 
 def approval_record(repo: git.Repo, config: Config, answer: Approval) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def _settle_finished_merge(repo: git.Repo) -> None:
 
 
 def _commit(root: Path, approvals: list[dict[str, Any]]) -> None:
-    ids = "\n".join(f"approval {a['id']} of proposal {a['evidence']['proposal']}"
+    ids = "\n".join(f"approval {a['id']} of proposal {Record(a).evidence['proposal']}"
                     for a in approvals)
     try:
         commit_log(root, f"convergent: record approval by merge\n\n{ids}")
@@ -188,7 +188,8 @@ def on_merge(root: Path, quiet: bool = True, *, push_remote: str | None = None
     if claimed and push_remote:
         _push_claim(root, push_remote)
     for proposal, approval in claimed:
-        _say(quiet, f"proposal {proposal['id']} approved by {approval['evidence']['approved_by']}"
-             f" (merge {approval['evidence']['commit'][:12]})")
+        evidence = Record(approval).evidence
+        _say(quiet, f"proposal {proposal['id']} approved by {evidence['approved_by']}"
+             f" (merge {evidence['commit'][:12]})")
         start_or_announce(root, config, proposal, approval, quiet)
     return [approval for _, approval in claimed]

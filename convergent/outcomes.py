@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convergent.layout import outcomes_file
+from convergent.records import Record
 
 # Tasks re-run per measurement by the levers-first gate: half drawn from the claimed passes,
 # half from the claimed fails (so a forged pass and a forged fail are both probed in every
@@ -122,7 +123,7 @@ def measurement_problems(record: Mapping[str, Any], tasks: Sequence[Mapping[str,
     :param read: a repo path's bytes at the revision checked (None: absent).
     :param run: whether a completion passes a task's tests, run in the sandbox.
     """
-    evidence = record.get("evidence") or {}
+    evidence = Record(record).evidence
     measurements = evidence.get("measurements")
     if not isinstance(measurements, list) or not measurements:
         return ["evidence.measurements: missing or empty"]

@@ -12,6 +12,7 @@ from typing import Any
 
 from convergent.config import Config
 from convergent.levers import how_measured, is_measured
+from convergent.records import Record
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class DatasetReport:
 def _value(record: dict[str, Any]) -> str:
     """A recorded value as a reviewer must read it: measured (± its standard error, with
     the members measured) or reported, not measured."""
-    ev = record["evidence"]
+    ev = Record(record).evidence
     if not is_measured(record):
         return f"{ev['measured']} ({how_measured(record)})"
     members = ", ".join(f"{m['member']} {m['solved']}/{m['tasks']}"
@@ -35,7 +36,7 @@ def _value(record: dict[str, Any]) -> str:
 
 
 def _gap_section(gap: dict[str, Any]) -> list[str]:
-    ev = gap["evidence"]
+    ev = Record(gap).evidence
     better = "lower is better" if ev.get("lower_is_better") else "higher is better"
     return ["### Gap", "",
             "| gap | metric | measured | target | evaluation set | record |",
@@ -45,12 +46,12 @@ def _gap_section(gap: dict[str, Any]) -> list[str]:
 
 
 def _lever_section(gap: dict[str, Any], levers: list[dict[str, Any]]) -> list[str]:
-    target = gap["evidence"]["target"]
+    target = Record(gap).evidence["target"]
     rows = ["### Levers tried first (frozen base)", "",
             "| # | lever | measured | target | gap | tried at | record |",
             "|---|---|---|---|---|---|---|"]
     for i, lever in enumerate(levers, 1):
-        ev = lever["evidence"]
+        ev = Record(lever).evidence
         rows.append(f"| {i} | {ev['lever']} | {_value(lever)} | {target} | still open | "
                     f"{lever['ts']} | `{lever['id'][:19]}` |")
     return [*rows, ""]
@@ -96,7 +97,7 @@ def _approval_section(config: Config) -> list[str]:
 def describe(record: dict[str, Any], branch: str, gap: dict[str, Any],
              levers: list[dict[str, Any]], dataset: DatasetReport, config: Config) -> str:
     """The PR description of the proposal ``record`` on ``branch``."""
-    ev = record["evidence"]
+    ev = Record(record).evidence
     head = [f"## Distillation proposal for gap `{ev['gap']}`", "",
             f"Proposal `{record['id']}` on branch `{branch}`.", ""]
     return "\n".join(head + _gap_section(gap) + _lever_section(gap, levers)

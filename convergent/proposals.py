@@ -33,6 +33,7 @@ from convergent.layout import RECORDS_DIR
 from convergent.levers import LEVER_ORDER, allow_reported, plan_proposal
 from convergent.proposal_text import DatasetReport, describe
 from convergent.recorder import Recorder
+from convergent.records import Record, typed
 
 BRANCH_PREFIX = "convergent/proposal/"
 EMITTER = "convergent/propose"
@@ -99,8 +100,9 @@ def _require_committed_log(root: Path) -> None:
 def dataset_report(root: Path, config: Config, records: list[dict[str, Any]]
                    ) -> DatasetReport:
     """Verified experiences, minus those the decontamination gate would refuse."""
-    experiences = [r for r in records if r.get("kind") == "experience"]
-    verified = [r for r in experiences if (r.get("verdict") or {}).get("verified") is True]
+    experiences = typed(records, "experience")
+    # Only the JSON true itself counts as verified here.
+    verified = [dict(r.raw) for r in experiences if r.verdict.get("verified") is True]
     flagged = contaminated_ids(root, config, verified)
     return DatasetReport(len(experiences), [r["id"] for r in verified if r["id"] not in flagged],
                          [r["id"] for r in verified if r["id"] in flagged])
@@ -120,7 +122,7 @@ def contaminated_ids(root: Path, config: Config, records: list[dict[str, Any]]) 
 
 def _draft(gap: dict[str, Any], levers: list[dict[str, Any]], config: Config,
            dataset: DatasetReport) -> dict[str, Any]:
-    name = gap["evidence"]["name"]
+    name = Record(gap).evidence["name"]
     manifest = {"experiences": dataset.verified, "external": "stdlib",
                 "holdout_sha256": config["tripwire"].get("holdout_sha256", "")}
     return {"kind": "proposal",

@@ -90,10 +90,16 @@ class Record:
         return [str(link) for link in links] if isinstance(links, list) else []
 
     @property
-    def verified(self) -> bool:
-        """Whether the record's verdict says verified."""
+    def verdict(self) -> Mapping[str, Any]:
+        """The verdict object ({} when a record has none or a malformed one)."""
         verdict = self.raw.get("verdict")
-        return bool(verdict.get("verified")) if isinstance(verdict, Mapping) else False
+        return verdict if isinstance(verdict, Mapping) else {}
+
+    @property
+    def verified(self) -> bool:
+        """Whether the record's verdict says verified (any true value: see
+        :attr:`verdict` for the exact one)."""
+        return bool(self.verdict.get("verified"))
 
 
 def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list[Record]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from convergent.config import Config
 from convergent.errors import RecordError, RepoError
+from convergent.records import typed
 
 DECONTAMINATION = "decontamination"
 SECRETS = "secrets"
@@ -31,7 +32,7 @@ def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]
     from convergent.gates.secrets import record_secrets
 
     errors: list[RecordError | None] = [None] * len(records)
-    experiences = [n for n, r in enumerate(records) if r.get("kind") == "experience"]
+    experiences = [n for n, r in enumerate(typed(records)) if r.kind == "experience"]
     if experiences:
         try:
             findings = contaminated(root, config, [records[n] for n in experiences])

@@ -27,7 +27,7 @@ from convergent.config import Config
 from convergent.gitops import author_identity, is_ancestor
 from convergent.harness import ExecutionCase, Harness
 from convergent.plugins import collect
-from convergent.records import Verdict
+from convergent.records import Record, Verdict
 from convergent.sources import committed_snapshot, provenance_problem
 from convergent.vouch import TRAILER, commit_vouches, vouch_digest
 from convergent.vouch import signature_problem as vouch_signature_problem
@@ -113,8 +113,7 @@ def registered_verifiers() -> dict[str, Verifier]:
 
 def verify(record: Mapping[str, Any], ctx: VerifyContext) -> Verdict:
     """The verdict of the verifier registered for the record's evidence type."""
-    evidence = record.get("evidence")
-    etype = evidence.get("type") if isinstance(evidence, Mapping) else None
+    etype = Record(record).evidence.get("type")
     verifier = ctx.verifiers.get(etype) if isinstance(etype, str) else None
     if verifier is None:
         known = ", ".join(sorted(ctx.verifiers)) or "none"

@@ -13,6 +13,7 @@ import pytest
 from convergent.approval import POLICY_TABLES
 from convergent.gaps import record_gap, record_lever
 from convergent.history import read_records
+from convergent.proposals import Proposal, propose
 
 OPERATOR_NAME, OPERATOR_EMAIL = "Ada Operator", "ada@example.com"
 EVAL = "evals/strings.jsonl"
@@ -100,6 +101,18 @@ def levers(root: Path, name: str = "strings", order: tuple[str, ...] = (
     allow_reported(root)
     return [record_lever(root, name, lever, value, {"how": f"{lever} tried in a test"})
             for lever, value in zip(order, measured, strict=True)]
+
+
+def proposal_branch(root: Path, monkeypatch: pytest.MonkeyPatch) -> Proposal:
+    """A records repo set to start no cycle on its own ([cycle] autostart = false), with a
+    gap, its lever tries and a proposal branch for it; the setup's commits skip the git
+    hooks."""
+    set_config(root, "cycle", "autostart", "false")
+    with monkeypatch.context() as m:
+        skip_git_hooks(m)
+        gap(root)
+        levers(root)
+        return propose(root, "strings")
 
 
 def records(root: Path, kind: str) -> list[dict[str, Any]]:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import git as gitpython
 from click.testing import CliRunner
-from gapflow import as_operator, git, without_hooks
+from gapflow import as_operator, git, proposal_branch, records, without_hooks
 
 from convergent.adapter_hash import adapter_files_sha256, adapter_sha256, tree_files
 from convergent.cli import cli
 from convergent.hooks.gate_hooks import check_adapters as adapters_hook
 from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR
+from convergent.recorder import Recorder
 
 
 def _adapter(tmp_path: Path, payload: bytes) -> tuple[Path, str]:
@@ -113,3 +114,44 @@ def test_every_way_into_main_runs_the_gates(records_repo: Path, tmp_path: Path) 
         git(records_repo, "cherry-pick", "--abort", check=False)
         git(records_repo, "reset", "-q", "--hard", "HEAD")
     assert check(records_repo)[0] == 0
+
+
+def test_a_promotion_whose_cycle_names_another_approval_is_refused_with_its_reason(
+        records_repo: Path, tmp_path: Path, monkeypatch) -> None:
+    """A cycle that promoted adapter X, with its promotion record, appended by the commit
+    before the one that sets ACTIVE = X: the shape of a promotion. But the cycle names an
+    approval that is not its proposal's approval, so neither the ACTIVE commit nor an
+    adapter tag on it is a promotion (this path once raised AttributeError)."""
+    root = records_repo
+    proposal = proposal_branch(root, monkeypatch)
+    git(root, *as_operator("merge", "--no-ff", "-q", "-m", "approve", proposal.branch))
+    [approval] = [r for r in records(root, "approval")
+                  if r["evidence"]["proposal"] == proposal.record["id"]]
+    other = "sha256:" + "0" * 64
+    assert approval["id"] != other
+    folder, sha = _adapter(tmp_path, b"weights of a cycle that never ran")
+    _register(root, folder, sha)
+    source = {"emitter": "mallory", "model": "none", "origin": "operator"}
+    with Recorder(root, verify=False) as recorder:
+        cycle = recorder.emit({
+            "kind": "cycle", "claim": "cycle: promoted", "confidence": 1.0, "source": source,
+            "evidence": {"type": "cycle", "proposal": proposal.record["id"], "approval": other,
+                         "outcome": "promoted", "adapter": f"sha256:{sha}"},
+            "links": [proposal.record["id"], other]})
+        recorder.emit({"kind": "promotion", "claim": "promote", "confidence": 1.0,
+                       "source": source, "links": [cycle["id"]],
+                       "evidence": {"type": "promotion", "adapter": f"sha256:{sha}",
+                                    "cycle": cycle["id"]}})
+    git(root, "add", "-A")
+    git(root, *without_hooks("commit", "-qm", "a cycle for another approval"))
+    (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+    git(root, *without_hooks("commit", "-qam", "promote it"))
+    metadata = json.dumps({"tag": "adapter/v1", "adapter": f"sha256:{sha}"})
+    git(root, *without_hooks("tag", "-a", "adapter/v1", "-m", metadata))
+    reason = (f"cycle {cycle['id'][:19]} names approval {other}, which is not its proposal's "
+              "approval")
+    code, out = check(root)
+    assert code == 1, out
+    assert f"adapters: ACTIVE -> sha256:{sha[:12]}" in out and reason in out, out
+    assert (f"adapters: adapter/v1 does not point at the promotion of sha256:{sha[:12]}"
+            in out and out.count(reason) == 2), out

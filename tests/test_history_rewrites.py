@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from evidence import NO_HOOKS, OPERATOR, as_person, git
-from gapflow import gap, levers, set_config, skip_git_hooks
+from gapflow import proposal_branch
 
 from convergent.cli import cli
 from convergent.gitops import open_repo
 from convergent.layout import segment_name
 from convergent.log import records_dir
 from convergent.on_merge import on_merge
-from convergent.proposals import propose
 
 ATTACKER = "Mallory Agent <mallory@example.com>"
 
@@ -78,14 +77,9 @@ def test_a_replace_ref_cannot_hide_a_bad_commit_from_check_all(records_repo: Pat
 def merged_by_attacker(records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
     """A proposal branch merged into main by a non-operator (past the hooks)."""
     root = records_repo
-    set_config(root, "cycle", "autostart", "false")
-    with monkeypatch.context() as m:
-        skip_git_hooks(m)
-        gap(root)
-        levers(root)
-        proposal = propose(root, "strings")
-        git(root, *as_person(ATTACKER), "merge", "--no-ff", "-q", "-m", "merge it",
-            proposal.branch)
+    proposal = proposal_branch(root, monkeypatch)
+    git(root, *as_person(ATTACKER), *NO_HOOKS, "merge", "--no-ff", "-q", "-m", "merge it",
+        proposal.branch)
     return root, git(root, "rev-parse", "HEAD")
 
 

@@ -8,6 +8,7 @@ names the field and the words of each refusal).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import subprocess
@@ -346,3 +347,29 @@ def test_fuzz_emit_never_raises_and_never_loses_a_good_line(fuzz_repo: Path,
     assert len(log_lines(fuzz_repo)) == before + len(appended)
     for outcome in refused:
         assert str(outcome.error).startswith(f"fuzz:{outcome.line}: ")
+
+
+def test_a_measured_lever_line_with_malformed_links_is_refused_never_crashed_on(
+        records_repo: Path) -> None:
+    """A lever line measured on a committed evaluation set, whose links hold an object (not
+    a record id), committed past the hooks: the levers-first gate reads its links through
+    the record type and `check` names the line instead of raising (it raised TypeError)."""
+    from gapflow import write_eval
+
+    ref = write_eval(records_repo)
+    sha = hashlib.sha256((records_repo / ref).read_bytes()).hexdigest()
+    line = {"kind": "lever", "claim": "lever route: measured", "confidence": 1.0,
+            "source": SOURCE, "links": [{"not": "an id"}],
+            "evidence": {"type": "lever", "lever": "route", "gap": "strings", "measured": 0.5,
+                         "eval": ref, "eval_sha256": sha,
+                         "measurements": [{"member": "base", "pass_rate": 0.5}]}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(line).encode() + b"\n")
+    git(records_repo, "add", SEGMENT, ref)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "a lever with an object in its links")
+    result = CliRunner().invoke(cli, ["check", "--all", "--repo", str(records_repo)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert f"{SEGMENT}:1: schema: links: must be a list of record ids" in result.stderr
+    assert f"{SEGMENT}:1: levers-first: a measured lever try must link the gap record" in (
+        result.stderr)

@@ -1,6 +1,6 @@
 """No orphans: what `run_module` starts (training, generation) dies with its parent.
 
-A parent process runs a module through :func:`convergent.trainer.train.run_module`; that
+A parent process runs a module through :func:`convergent.child_process.run_module`; that
 module starts a child of its own, then sleeps. The parent is killed (SIGKILL: nothing of
 it runs; SIGTERM: it cleans up) and neither the module's process nor its child survives.
 """
@@ -25,7 +25,7 @@ print(os.getpid(), grandchild.pid, flush=True)
 time.sleep(600)
 """
 PARENT = """\
-from convergent.trainer.train import run_module
+from convergent.child_process import run_module
 run_module("orphan_sleeper", [], timeout_s=None, what="sleeping")
 """
 
@@ -66,3 +66,32 @@ def test_a_killed_parent_leaves_no_process_behind(tmp_path: Path, sig: int, exit
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_a_quiet_child_keeps_its_output_for_the_error_and_names_its_timeout_setting(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How the built-in member `base` runs generation: quiet, its own error type, the setting
+    # that bounds it named on a timeout.
+    from convergent.child_process import run_module
+    from convergent.errors import ConvergentError
+    from convergent.members import MemberError
+
+    (tmp_path / "noisy_failer.py").write_text("print('about to fail', flush=True)\n"
+                                              "raise SystemExit(3)\n")
+    (tmp_path / "slow_sleeper.py").write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    quiet = {"what": "member 'base': generation", "error": MemberError, "echo": False,
+             "timeout_setting": "[members] timeout_s"}
+    with pytest.raises(MemberError, match=r"^member 'base': generation failed \(exit 3\)\n"
+                                          r"about to fail\n$"):
+        run_module("noisy_failer", [], timeout_s=60, **quiet)  # type: ignore[arg-type]
+    assert "about to fail" not in capfd.readouterr().err
+    with pytest.raises(MemberError, match=r"^member 'base': generation timed out after 1.0s "
+                                          r"\(\[members\] timeout_s\)"):
+        run_module("slow_sleeper", [], timeout_s=1.0, **quiet)  # type: ignore[arg-type]
+    with pytest.raises(ConvergentError) as echoed:
+        run_module("noisy_failer", [], timeout_s=60, what="echoed")
+    assert "echoed failed (exit 3)" in str(echoed.value)
+    assert "about to fail" in capfd.readouterr().err

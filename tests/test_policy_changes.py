@@ -18,11 +18,11 @@ import pytest
 from click.testing import CliRunner
 from drafts import note
 from evidence import NO_HOOKS, OPERATOR, as_person
-from gapflow import as_operator, gap, git, levers, records, set_config, skip_git_hooks
+from gapflow import as_operator, git, proposal_branch, records, set_config
 
 from convergent.cli import cli
 from convergent.on_merge import on_merge
-from convergent.proposals import Proposal, propose
+from convergent.proposals import Proposal
 from convergent.records import encode, finalize
 
 ATTACKER = "Mallory Agent <mallory@example.com>"
@@ -34,12 +34,7 @@ def proposal_repo(records_repo: Path, monkeypatch: pytest.MonkeyPatch
                   ) -> tuple[Path, Proposal]:
     """A records repo (no cycle autostart) with a proposal branch, worked in by Mallory."""
     root = records_repo
-    set_config(root, "cycle", "autostart", "false")
-    with monkeypatch.context() as m:
-        skip_git_hooks(m)
-        gap(root)
-        levers(root)
-        proposal = propose(root, "strings")
+    proposal = proposal_branch(root, monkeypatch)
     name, _, email = ATTACKER.partition(" <")
     git(root, "config", "user.name", name)
     git(root, "config", "user.email", email.rstrip(">"))

@@ -46,6 +46,7 @@ from convergent.decontamination_semantic.items import Item, item_text, prompt_te
 from convergent.decontamination_semantic.lexical import BM25, TfIdf, code_atoms, tokens
 from convergent.errors import RepoError
 from convergent.layout import CONFIG_FILE
+from convergent.records import Record
 
 if TYPE_CHECKING:
     import numpy as np
@@ -196,8 +197,7 @@ def semantic_index(items: Sequence[Item]) -> SemanticIndex:
 
 def record_fields(record: Mapping[str, Any]) -> tuple[str, str, str, str]:
     """(claim, task, response, tests) of an experience, "" for what is missing."""
-    evidence = record.get("evidence")
-    tests = evidence.get("tests") if isinstance(evidence, Mapping) else None
+    tests = Record(record).evidence.get("tests")
 
     def text(value: object) -> str:
         return value if isinstance(value, str) else ""

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from convergent.approval import approval_records, policy_change_problems, record_problems
 from convergent.gates.base import GateContext, Problem
 from convergent.layout import CONFIG_FILE
+from convergent.records import Record
 
 GATE = "approval"
 
@@ -27,10 +28,9 @@ def check_approval(ctx: GateContext) -> Iterator[Problem]:
     firsts: dict[str, dict[str, object]] | None = None
     for line in ctx.new_lines:
         record = line.record
-        if record is None or record.get("kind") != "approval":
+        if record is None or Record(record).kind != "approval":
             continue
-        ev = record.get("evidence")
-        proposal = ev.get("proposal") if isinstance(ev, dict) else None
+        proposal = Record(record).evidence.get("proposal")
         if isinstance(proposal, str):
             if firsts is None:
                 firsts = approval_records(ctx.history() if ctx.history is not None else [])

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from convergent.changes import FileChange, NewLine
 from convergent.config import Config
+
+__all__ = ["FileChange", "GateContext", "NewLine", "Problem"]
 
 
 @dataclass(frozen=True)
@@ -27,31 +30,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.gate}: {self.message}"
-
-
-@dataclass(frozen=True)
-class NewLine:
-    """A log line the change under check appends.
-
-    ``record`` is the parsed JSON object when the line parses as one (even if it fails the
-    schema), else None; the schema gate reports why.
-    """
-
-    path: str
-    lineno: int
-    raw: bytes
-    record: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """A repo file changed by the change under check (None: absent on that side);
-    ``regular``: the new side is a plain file (not a symbolic link, not a submodule)."""
-
-    path: str
-    old: bytes | None
-    new: bytes | None
-    regular: bool = True
 
 
 @dataclass

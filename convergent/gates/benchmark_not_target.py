@@ -14,6 +14,7 @@ from convergent.config import parse_config
 from convergent.errors import RepoError
 from convergent.gates.base import GateContext, Problem
 from convergent.layout import CONFIG_FILE
+from convergent.records import Record
 
 GATE = "benchmark-not-target"
 PUBLIC_BENCHMARKS = ("humaneval", "mbpp", "apps", "gsm8k", "mmlu", "math", "livecodebench",
@@ -50,13 +51,16 @@ def named_benchmark(value: Any) -> str | None:
 
 def check_benchmark_not_target(ctx: GateContext) -> Iterator[Problem]:
     for line in ctx.new_lines:
-        record = line.record
-        if record is None or record.get("kind") not in TARGET_KINDS:
+        if line.record is None:
             continue
-        found = named_benchmark(record.get("evidence", {}))
+        record = Record(line.record)
+        if record.kind not in TARGET_KINDS:
+            continue
+        # The evidence as written, whatever its type: a malformed one may name one too.
+        found = named_benchmark(record.raw.get("evidence", {}))
         if found:
             yield Problem(line.path, line.lineno, GATE,
-                          f"{record['kind']} names the public benchmark {found!r} as its target; "
+                          f"{record.kind} names the public benchmark {found!r} as its target; "
                           "benchmarks are read-only instruments")
     for change in ctx.files:
         if change.path != CONFIG_FILE or not change.new:

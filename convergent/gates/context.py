@@ -8,48 +8,29 @@ from typing import Any
 
 import git
 
+from convergent.changes import (
+    FileChange,
+    drop_merged,
+    merge_parent_segments,
+    new_lines_of,
+    segment_changes,
+)
 from convergent.config import Config, parse_config, resolve_config
-from convergent.gates.base import FileChange, GateContext, NewLine
+from convergent.gates.base import GateContext
 from convergent.gitops import (
     EMPTY_TREE,
-    REGULAR_FILES,
     RawChange,
     diff_staged,
     diff_trees,
     head_sha,
-    parse_raw_diff,
     read_blob,
     read_path_at,
 )
-from convergent.history import parsed_record, records_at
+from convergent.history import records_at
 from convergent.layout import ADAPTERS_DIR, CONFIG_FILE, RECORDS_DIR, is_segment
 
 # Adapter weights can be large and no gate reads their bytes: they are named, not loaded.
 _UNREAD_PREFIXES = (ADAPTERS_DIR + "/",)
-
-
-def appended_lines(path: str, old: bytes | None, new: bytes | None) -> list[NewLine]:
-    """The lines ``new`` adds after ``old`` (every line after the first difference)."""
-    if new is None:
-        return []
-    old = old or b""
-    start = len(old) if new.startswith(old) else _common_prefix_lines(old, new)
-    first_lineno = new.count(b"\n", 0, start) + 1
-    pieces = new[start:].split(b"\n")
-    if pieces and pieces[-1] == b"":
-        pieces.pop()  # the final newline ends the last line; it opens no new one
-    return [NewLine(path, first_lineno + i, raw, parsed_record(raw))
-            for i, raw in enumerate(pieces)]
-
-
-def _common_prefix_lines(old: bytes, new: bytes) -> int:
-    """Byte offset of the end of the last full line both share."""
-    pos = 0
-    for a, b in zip(old.splitlines(keepends=True), new.splitlines(keepends=True), strict=False):
-        if a != b:
-            break
-        pos += len(a)
-    return pos
 
 
 def config_from(text: bytes | None, root: Path) -> Config:
@@ -61,14 +42,12 @@ def config_from(text: bytes | None, root: Path) -> Config:
 
 def _file_changes(repo: git.Repo, changes: list[RawChange]) -> tuple[list[FileChange],
                                                                       list[FileChange]]:
-    segments: list[FileChange] = []
+    segments = segment_changes(repo, changes)
     files: list[FileChange] = []
     for change in changes:
         if is_segment(change.path):
-            segments.append(FileChange(change.path, read_blob(repo, change.old_sha),
-                                       read_blob(repo, change.new_sha),
-                                       change.new_mode in REGULAR_FILES))
-        elif change.path.startswith(_UNREAD_PREFIXES):
+            continue
+        if change.path.startswith(_UNREAD_PREFIXES):
             files.append(FileChange(change.path, None if change.old_sha is None else b"",
                                     None if change.new_sha is None else b""))
         else:
@@ -100,10 +79,8 @@ def _context(repo: git.Repo, root: Path, base: str | None, changes: list[RawChan
              config_text: bytes | None, *, commit: str | None, parents: tuple[str, ...],
              history_rev: str | None) -> GateContext:
     segments, files = _file_changes(repo, changes)
-    new_lines: list[NewLine] = []
-    for change in segments:
-        new_lines.extend(appended_lines(change.path, change.old, change.new))
-    return GateContext(root=root, config=config_from(config_text, root), new_lines=new_lines,
+    return GateContext(root=root, config=config_from(config_text, root),
+                       new_lines=new_lines_of(segments),
                        segments=segments, files=files,
                        old_segment_names=_segment_names(repo, base), commit=commit,
                        parents=parents, history=_history_loader(repo, history_rev),
@@ -155,21 +132,5 @@ def commit_context(repo: git.Repo, root: Path, commit: str) -> GateContext:
 def _add_merge_parents(repo: git.Repo, ctx: GateContext, others: list[str],
                        new_rev: str | None) -> None:
     """Record each extra parent's segment versions; drop lines a parent already had."""
-    known: dict[str, set[bytes]] = {}
-    for other in others:
-        if new_rev is not None:
-            changes = diff_trees(repo, other, new_rev)
-        else:
-            out = repo.git.diff_index("--cached", "-r", "--raw", "-z", "--no-renames", other)
-            changes = parse_raw_diff(out)
-        segs = [FileChange(c.path, read_blob(repo, c.old_sha), read_blob(repo, c.new_sha))
-                for c in changes if is_segment(c.path)]
-        ctx.merge_segments.append(segs)
-        for seg in segs:
-            known.setdefault(seg.path, set()).update((seg.old or b"").splitlines())
-        # Segments unchanged relative to this parent came entirely from it.
-        for change in ctx.segments:
-            if not any(s.path == change.path for s in segs) and change.new is not None:
-                known.setdefault(change.path, set()).update(change.new.splitlines())
-    ctx.new_lines = [line for line in ctx.new_lines
-                     if line.raw not in known.get(line.path, set())]
+    ctx.merge_segments.extend(merge_parent_segments(repo, other, new_rev) for other in others)
+    ctx.new_lines = drop_merged(ctx.new_lines, ctx.segments, ctx.merge_segments)

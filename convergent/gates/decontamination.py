@@ -14,13 +14,14 @@ from convergent.contamination import contaminated
 from convergent.errors import RepoError
 from convergent.gates.base import GateContext, Problem
 from convergent.layout import CONFIG_FILE
+from convergent.records import Record
 
 GATE = "decontamination"
 
 
 def check_decontamination(ctx: GateContext) -> Iterator[Problem]:
     lines = [line for line in ctx.new_lines
-             if line.record is not None and line.record.get("kind") == "experience"]
+             if line.record is not None and Record(line.record).kind == "experience"]
     if not lines:
         return
     try:

@@ -29,6 +29,7 @@ from convergent.gates.base import GateContext, NewLine, Problem
 from convergent.holdout import parse_tasks
 from convergent.layout import OUTCOMES_DIR
 from convergent.levers import REPORTED_REFUSED, allow_reported, is_measured, proposal_problems
+from convergent.records import Record, typed
 
 GATE = "levers-first"
 MEASURED_KINDS = ("gap", "lever")
@@ -43,11 +44,11 @@ def check_levers_first(ctx: GateContext) -> Iterator[Problem]:
     lines = [line for line in ctx.new_lines if line.record is not None]
     for line in lines:
         assert line.record is not None
-        if line.record.get("kind") in MEASURED_KINDS:
+        if Record(line.record).kind in MEASURED_KINDS:
             for reason in measured_problems(ctx, line.record):
                 yield Problem(line.path, line.lineno, GATE, reason)
     yield from _proposals(ctx, [line for line in lines
-                                if line.record and line.record.get("kind") == "proposal"])
+                                if line.record and Record(line.record).kind == "proposal"])
 
 
 def _proposals(ctx: GateContext, proposals: list[NewLine]) -> Iterator[Problem]:
@@ -69,8 +70,7 @@ def measured_problems(ctx: GateContext, record: Mapping[str, Any]) -> list[str]:
     if not is_measured(record):
         return [] if allow_reported(ctx.config) else [REPORTED_REFUSED]
     read = ctx.read_file or (lambda path: None)
-    evidence = record.get("evidence") or {}
-    tasks = _eval_tasks(evidence, read)
+    tasks = _eval_tasks(Record(record).evidence, read)
     if isinstance(tasks, str):
         return [tasks]
     problems = _same_eval_as_gap(ctx, record)
@@ -96,12 +96,14 @@ def _eval_tasks(evidence: Mapping[str, Any], read: Callable[[str], bytes | None]
 
 def _same_eval_as_gap(ctx: GateContext, record: Mapping[str, Any]) -> list[str]:
     """A lever is measured on its gap's very tasks (the gap it links)."""
-    if record.get("kind") != "lever" or ctx.history is None:
+    lever = Record(record)
+    if lever.kind != "lever" or ctx.history is None:
         return []
-    links = set(record.get("links") or [])
-    gaps = [r for r in ctx.history() if r.get("id") in links and r.get("kind") == "gap"]
+    links = set(lever.links)
+    # The id as written: a hand-made gap without one is linked by nothing.
+    gaps = [r for r in typed(ctx.history(), "gap") if r.raw.get("id") in links]
     if not gaps:
         return ["a measured lever try must link the gap record it was measured for"]
-    if gaps[-1].get("evidence", {}).get("eval_sha256") != record["evidence"].get("eval_sha256"):
+    if gaps[-1].evidence.get("eval_sha256") != lever.evidence.get("eval_sha256"):
         return ["measured on another evaluation set than its gap's (eval_sha256 differs)"]
     return []

@@ -15,7 +15,7 @@ from typing import Any
 
 from convergent.gates.base import GateContext, Problem
 from convergent.harness import ExecutionCase
-from convergent.records import Verdict
+from convergent.records import Record, Verdict
 from convergent.verifiers import VerifyContext, execution_case, verify, verify_execution
 
 GATE = "source"
@@ -61,8 +61,7 @@ def _builtin_execution_case(record: dict[str, Any], vctx: VerifyContext
                             ) -> ExecutionCase | None:
     """What the built-in execution verifier would run for ``record``; None when another
     verifier (a plugin's, or another evidence type's) decides, or the evidence is malformed."""
-    evidence = record.get("evidence")
-    if not isinstance(evidence, dict) or evidence.get("type") != "execution":
+    if Record(record).evidence.get("type") != "execution":
         return None
     if vctx.verifiers.get("execution") is not verify_execution:
         return None

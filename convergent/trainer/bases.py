@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from convergent.child_process import run_module
 from convergent.errors import ConvergentError
 from convergent.layout import user_cache_dir
 
@@ -34,8 +35,6 @@ def resolve_base_model(config: Mapping[str, Any]) -> str:
     module, folder, ready, what = embedded
     path = user_cache_dir() / folder
     if not ready(path):
-        from convergent.trainer.train import run_module
-
         # Built in a subprocess: the orchestrating process never imports torch.
         run_module(module, [str(path)], timeout_s=1800, what=what, error=BaseModelError)
     return str(path)

@@ -40,7 +40,7 @@ from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir
 from convergent.levers import allow_reported, proposal_problems
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
-from convergent.records import typed
+from convergent.records import Record, typed
 from convergent.trainer.bases import resolve_base_model
 from convergent.trainer.dataset import Dataset, build_dataset
 from convergent.trainer.registry import adapter_path, promote, register_adapter
@@ -86,8 +86,8 @@ def choose_backend(config: Config) -> str:
 
 def cycles_of(history: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """Cycle records by the proposal id they ran for."""
-    return {r["evidence"].get("proposal"): dict(r) for r in history
-            if r.get("kind") == "cycle" and isinstance(r.get("evidence"), dict)}
+    return {r.evidence["proposal"]: dict(r.raw) for r in typed(history, "cycle")
+            if isinstance(r.evidence.get("proposal"), str)}
 
 
 def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
@@ -119,7 +119,8 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
     config = committed_config(root)
     history = records_at(open_repo(root), "HEAD")
     done = cycles_of(history)
-    proposals = {r["id"]: r for r in history if r.get("kind") == "proposal"}
+    # A proposal without an id (a hand-made line) is no proposal anything can approve.
+    proposals = {r.id: dict(r.raw) for r in typed(history, "proposal") if r.id}
     due, refused = [], []
     for pid, approval in approval_records(history).items():
         if pid in done:
@@ -199,7 +200,7 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
     dataset_commit = repo.head.commit.hexsha
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     work = local_dir(root) / "cycles" / f"{proposal['id'][7:19]}-{stamp}"
-    wanted = proposal["evidence"].get("manifest", {}).get("experiences", [])
+    wanted = Record(proposal).evidence.get("manifest", {}).get("experiences", [])
     say(f"cycle for proposal {proposal['id'][:19]}: building the dataset at "
         f"{dataset_commit[:12]}")
     dataset = times.run("dataset", lambda: build_dataset(
@@ -359,5 +360,5 @@ def _land(run: TrainedCycle) -> dict[str, Any]:
         run.say(f"promoted {verdict.adapter_sha[:19]} as {tag} ({commit[:12]})")
     else:
         run.say("halted: " + "; ".join(verdict.reasons) + " (ACTIVE unchanged)")
-    load_plugins().hook.cycle_ended(result=cycle["evidence"], repo=str(root))
+    load_plugins().hook.cycle_ended(result=Record(cycle).evidence, repo=str(root))
     return cycle

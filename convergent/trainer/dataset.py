@@ -29,7 +29,7 @@ from typing import Any
 from convergent.completions import continuation
 from convergent.config import Config
 from convergent.errors import ConvergentError
-from convergent.records import canonical_json
+from convergent.records import Record, canonical_json
 
 ESCAPE_DROP = "uses a process-control escape"
 CONTAMINATED_DROP = "leaks a benchmark or the hold-out"
@@ -65,9 +65,9 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
     dropped: dict[str, str] = {}
     for rid in wanted_ids:
         record = by_id.get(rid)
-        if record is None or record.get("kind") != "experience":
+        if record is None or Record(record).kind != "experience":
             dropped[rid] = "not an experience in the log at this commit"
-        elif not (record.get("verdict") or {}).get("verified"):
+        elif not Record(record).verified:
             dropped[rid] = "unverified: never training data"
         elif not (verdict := verify(record, ctx)).verified:
             dropped[rid] = f"does not re-verify now: {verdict.detail}"

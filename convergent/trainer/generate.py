@@ -23,10 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convergent.child_process import run_module
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import ADAPTER_SUBDIR
 from convergent.trainer.chat import chat_prompt
-from convergent.trainer.train import run_module
 
 MODULE = "convergent.trainer.generate"
 SMALL_MODEL_PARAMETERS = 10_000_000

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convergent.child_process import run_module
 from convergent.errors import ConvergentError
 from convergent.layout import user_cache_dir
 from convergent.organism_tasks import SEED, pretraining_texts
@@ -198,8 +199,6 @@ def ensure_organism(*, timeout_s: float = 900) -> Path:
     """The organism's directory in the user cache, built first (in a subprocess) if needed."""
     path = default_dir()
     if not is_built(path):
-        from convergent.trainer.train import run_module
-
         run_module(MODULE, [str(path)], timeout_s=timeout_s,
                    what="building the organism base model", error=OrganismError)
     return path

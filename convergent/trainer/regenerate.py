@@ -18,6 +18,7 @@ from convergent.gates.context import config_from
 from convergent.gitops import open_repo, read_path_at
 from convergent.history import records_at
 from convergent.layout import CONFIG_FILE
+from convergent.records import Record
 from convergent.trainer.bases import resolve_base_model
 from convergent.trainer.dataset import build_dataset
 from convergent.trainer.spec import TrainSpec
@@ -37,7 +38,7 @@ def regenerate(root: Path, tag_name: str) -> dict[str, Any]:
     proposal = next((r for r in history if r.get("id") == meta["proposal"]), None)
     if proposal is None:
         raise RegistryError(f"proposal {meta['proposal']} is not in the log at {at[:12]}")
-    wanted = proposal["evidence"].get("manifest", {}).get("experiences", [])
+    wanted = Record(proposal).evidence.get("manifest", {}).get("experiences", [])
     with tempfile.TemporaryDirectory(prefix="convergent-regenerate-") as scratch:
         work = Path(scratch)
         dataset = build_dataset(root, config, history, wanted, work / "data")

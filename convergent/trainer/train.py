@@ -19,32 +19,26 @@ Parent processes call :func:`run_training`, which runs this module in a subproce
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import functools
 import importlib.util
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convergent.child_process import dies_with_this_process, run_module
 from convergent.errors import ConvergentError
 from convergent.trainer.backends import BACKENDS, TRAIN_REPORT, TrainingError, run_backend
 from convergent.trainer.spec import SpecError, TrainSpec
 
 MODULE = "convergent.trainer.train"
-CHILD = "convergent.trainer.child"
 PARTIAL_SUFFIX = ".partial"
-_TAIL_BYTES = 8192
 
 
 def partial_dir(output_dir: Path) -> Path:
@@ -122,114 +116,6 @@ def detect_backend(forced: str | None) -> str:
     return "unsloth" if cuda_available() else "peft"
 
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def dies_with_this_process(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the kernel send ``sig`` to the child when this process
-    dies, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``); None where there is no ``prctl``."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sig)
-        if os.getppid() != parent:  # we died before the prctl took hold
-            os._exit(1)
-
-    return preexec
-
-
-class _Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived while a child ran: take the child down, then exit."""
-
-
-@contextlib.contextmanager
-def _terminate_raises() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise in the waiting (main) thread, so the child's process group
-    is killed on the way out, like on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise _Terminated(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    except _Terminated as exc:
-        raise SystemExit(128 + int(exc.args[0])) from None
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def run_module(module: str, args: Sequence[str], *, timeout_s: float | None, what: str,
-               error: type[ConvergentError] = TrainingError) -> None:
-    """Run ``python -m module args`` in a new session, echoing its output to our stderr.
-
-    The child and its own children never outlive us: their process group is killed on a
-    timeout, an error, Ctrl-C, SIGTERM or SIGHUP, and when we die any other way (even by
-    SIGKILL) the kernel tells the child, which kills its group (:mod:`convergent.trainer.
-    child`).
-    Raises ``error`` with the tail of the child's output when it fails or times out.
-    """
-    env = dict(os.environ)
-    # Stable set order in the child (PEFT serializes target_modules from a set).
-    env.setdefault("PYTHONHASHSEED", "0")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # convergent.trainer.child takes its whole process group down when we die.
-    command = [sys.executable, "-m", CHILD, module, *args]
-    with _terminate_raises():
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   env=env, start_new_session=True,
-                                   preexec_fn=dies_with_this_process(signal.SIGTERM))
-        tail: deque[bytes] = deque()
-        pump = threading.Thread(target=_pump, args=(process, tail), daemon=True)
-        pump.start()
-        try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_session(process, pump)
-            raise error(f"{what} timed out after {timeout_s}s\n{_text(tail)}") from None
-        except BaseException:
-            # Ctrl-C, SIGTERM or an error here: the child has its own session, so take
-            # it down with us.
-            _kill_session(process, pump)
-            raise
-    pump.join()
-    if code != 0:
-        raise error(f"{what} failed (exit {code})\n{_text(tail)}")
-
-
-def _kill_session(process: subprocess.Popen[bytes], pump: threading.Thread) -> None:
-    # The whole session: a backend may have started helpers of its own.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    pump.join()
-
-
-def _pump(process: subprocess.Popen[bytes], tail: deque[bytes]) -> None:
-    assert process.stdout is not None
-    kept = 0
-    # os.read returns what is there: progress lines show up as they are printed.
-    while chunk := os.read(process.stdout.fileno(), 4096):
-        sys.stderr.buffer.write(chunk)
-        sys.stderr.flush()
-        tail.append(chunk)
-        kept += len(chunk)
-        while kept - len(tail[0]) > _TAIL_BYTES:
-            kept -= len(tail.popleft())
-
-
-def _text(tail: deque[bytes]) -> str:
-    return b"".join(tail).decode("utf-8", "replace")[-_TAIL_BYTES:]
-
-
 def run_training(spec: TrainSpec, *, timeout_s: float | None = None) -> dict[str, Any]:
     """Train ``spec`` in a subprocess (``python -m convergent.trainer.train``); return its report.
 
@@ -242,7 +128,7 @@ def run_training(spec: TrainSpec, *, timeout_s: float | None = None) -> dict[str
         spec_path = Path(scratch) / "spec.json"
         spec_path.write_text(spec.to_json(), encoding="utf-8")
         run_module(MODULE, ["--spec", str(spec_path)], timeout_s=timeout_s,
-                   what=f"training ({spec.backend})")
+                   what=f"training ({spec.backend})", error=TrainingError)
     report: dict[str, Any] = json.loads(
         (Path(spec.output_dir) / TRAIN_REPORT).read_text(encoding="utf-8"))
     return report
