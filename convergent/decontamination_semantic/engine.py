@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from convergent.decontamination_semantic import embedding
 from convergent.decontamination_semantic.functional import (
+    Function,
     FunctionalCheck,
+    compiled_module,
     fitting,
-    top_level_functions,
+    module_functions,
 )
 from convergent.decontamination_semantic.items import Item, item_text, prompt_text
 from convergent.decontamination_semantic.lexical import BM25, TfIdf, code_atoms, tokens
@@ -210,25 +212,46 @@ _DEF_NAME = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTI
 _COMMENT = re.compile(r"#[^\n]*")
 
 
-def prose(task: str, claim: str, response: str, functions: list[Any] | None) -> str:
-    """The record's natural-language text: task, claim, and the response's docstrings and
-    comments (the whole response when it is not Python)."""
-    if functions is None:
+def prose(task: str, claim: str, response: str, docstrings: Sequence[str] | None) -> str:
+    """The record's natural-language text: task, claim, and the response's docstrings
+    (``docstrings``, see :func:`code_facts`) and comments (the whole response when it is
+    not Python: ``docstrings`` is None)."""
+    if docstrings is None:
         return "\n".join((task, claim, response))
-    parts = [task, claim]
-    try:
-        tree = ast.parse(response)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        tree = None
-    if tree is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef
-                          | ast.ClassDef):
-                doc = ast.get_docstring(node, clean=True)
-                if doc:
-                    parts.append(doc)
+    parts = [task, claim, *docstrings]
     parts.extend(c.lstrip("# ") for c in _COMMENT.findall(response))
     return "\n".join(p for p in parts if p)
+
+
+CodeFacts = tuple[list[Function] | None, tuple[str, ...] | None]
+# Responses recur (the same program in many records): what one parse of a response
+# shows is kept for the next, for responses up to this size and this many of them.
+_FACTS: dict[str, CodeFacts] = {}
+_FACTS_MAX, _FACTS_MAX_CHARS = 1024, 65_536
+
+
+def code_facts(response: str) -> CodeFacts:
+    """(module-level functions, docstrings) of a response, from one parse; (None, None)
+    when it does not compile. The caller must not change the lists."""
+    facts = _FACTS.get(response)
+    if facts is None:
+        tree = compiled_module(response)
+        if tree is None:
+            facts = (None, None)
+        else:
+            docs = []
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef
+                              | ast.ClassDef):
+                    doc = ast.get_docstring(node, clean=True)
+                    if doc:
+                        docs.append(doc)
+            facts = (module_functions(tree), tuple(docs))
+        if len(response) <= _FACTS_MAX_CHARS:
+            if len(_FACTS) >= _FACTS_MAX:
+                _FACTS.clear()
+            _FACTS[response] = facts
+    return facts
 
 
 # --- the screen --------------------------------------------------------------------------
@@ -324,11 +347,12 @@ class Screen:
         sweep = self.functional is not None and self.settings.functional == SWEEP
         coded = [n for n, record in enumerate(records)
                  if _DEF_NAME.search(record_fields(record)[2])] if sweep else hits
-        parsed = {n: top_level_functions(record_fields(records[n])[2])
-                  for n in sorted(set(hits) | set(coded))}
+        facts = {n: code_facts(record_fields(records[n])[2])
+                 for n in sorted(set(hits) | set(coded))}
+        parsed = {n: functions for n, (functions, _) in facts.items()}
         for n in hits:
             self._add_code_neighbours(record_fields(records[n])[2], parsed[n], shortlists[n])
-        self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), parsed[n])
+        self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), facts[n][1])
                                  for n in hits}, shortlists)
         coded_now = [n for n, functions in parsed.items()
                      if self.functional is not None and functions]

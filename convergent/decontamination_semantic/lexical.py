@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 # Words of identifiers and prose: an upper-case run not followed by lower case (HTTP in
 # HTTPServer), a capitalized or lower-case word, or a number (decimals kept whole).
@@ -63,17 +64,17 @@ _NORMAL_MAX = 500_000
 
 def tokens(text: str) -> list[str]:
     """The normalized tokens of code or prose, in order."""
-    memo = _NORMAL
-    out = []
-    for raw in _TOKEN.findall(text):
-        word = memo.get(raw)
-        if word is None:
-            word = _normal(raw)
-            if len(memo) < _NORMAL_MAX:
-                memo[raw] = word
-        if word:
-            out.append(word)
-    return out
+    raws = _TOKEN.findall(text)
+    words = list(map(_NORMAL.get, raws))  # one C-level pass of lookups
+    if None in words:  # tokens not seen before: normalize (and remember) them
+        memo = _NORMAL
+        for i, word in enumerate(words):
+            if word is None:
+                raw = raws[i]
+                word = words[i] = _normal(raw)
+                if len(memo) < _NORMAL_MAX:
+                    memo[raw] = word
+    return list(filter(None, words))  # "" is a dropped token
 
 
 @dataclass
@@ -97,6 +98,9 @@ class BM25:
     self_scores: list[float] = field(default_factory=list)
     idf: dict[str, float] = field(default_factory=dict)
     unknown_idf: float = 0.0
+    # The postings as (documents, weights) columns, for :meth:`matches`' inner loop.
+    _columns: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75,
@@ -143,20 +147,28 @@ class BM25:
     def matches(self, query: Iterable[str], floor: float) -> list[tuple[float, int]]:
         """(F, document) for each document whose F reaches ``floor``, best first."""
         unique = set(query)
-        acc: dict[int, float] = {}
-        postings, idf, unknown = self.postings, self.idf, self.unknown_idf
-        own = 0.0
-        for tok in unique:
-            own += idf.get(tok, unknown)
-            plist = postings.get(tok)
-            if plist:
-                for doc, weight in plist.items():
-                    acc[doc] = acc.get(doc, 0.0) + weight
-        if not acc:
+        columns = self._postings_columns()
+        indexed = unique & columns.keys()
+        if not indexed:
             return []
+        own = sum(map(self.idf.get, unique, repeat(self.unknown_idf)))
         selfs = self.self_scores
+        acc = [0.0] * len(selfs)
+        for tok in indexed:
+            docs, weights = columns[tok]
+            for doc, weight in zip(docs, weights, strict=True):
+                acc[doc] += weight
+        # F is the harmonic mean of coverage and precision, so at most twice precision
+        # (min(1, score / own)): no document scoring under floor / 2 of ``own`` reaches
+        # ``floor``, and those (most) are skipped with one comparison each. The margin
+        # keeps float rounding from dropping a document exactly at the bound.
+        least = 0.5 * floor * own * (1 - 1e-9) if floor > 0 else -1.0
+        if max(acc) < least:
+            return []
         out = []
-        for doc, score in acc.items():
+        for doc, score in enumerate(acc):
+            if score <= 0.0 or score < least:
+                continue
             cov = score / selfs[doc]
             prec = min(1.0, score / own)
             f = 2 * cov * prec / (cov + prec)
@@ -164,6 +176,12 @@ class BM25:
                 out.append((f, doc))
         out.sort(reverse=True)
         return out
+
+    def _postings_columns(self) -> dict[str, tuple[tuple[int, ...], tuple[float, ...]]]:
+        if len(self._columns) != len(self.postings):
+            self._columns = {tok: (tuple(plist), tuple(plist.values()))
+                             for tok, plist in self.postings.items()}
+        return self._columns
 
 
 @dataclass
