@@ -208,10 +208,13 @@ def _check_evidence(kind: str, value: Any) -> None:
                 _require(isinstance(value[key], str), f"evidence.{key}", "must be a string")
 
 
-def validate_draft(draft: Any) -> None:
-    """Check a draft's fields and types; raise :class:`RecordError` naming the field."""
+def validate_draft(draft: Any, *, decoded: bool = False) -> None:
+    """Check a draft's fields and types; raise :class:`RecordError` naming the field.
+    ``decoded``: the draft is what :func:`decode_line` returned, whose hooks refused, while
+    parsing, all that :func:`check_value` refuses (its walk is not run again)."""
     _require(isinstance(draft, dict), "", f"a record must be a JSON object, got {_type(draft)}")
-    check_value(draft)
+    if not decoded:
+        check_value(draft)
     unknown = sorted(set(draft) - ALL_FIELDS)
     _require(not unknown, unknown[0] if unknown else "", "unknown field")
     for field in REQUIRED_DRAFT_FIELDS:
@@ -251,11 +254,11 @@ def _check_ts(ts: str) -> None:
         raise RecordError("ts", "must be RFC 3339 UTC like 2026-01-01T00:00:00.000000Z") from None
 
 
-def validate_record(record: Any, line: bytes | None = None) -> None:
+def validate_record(record: Any, line: bytes | None = None, *, decoded: bool = False) -> None:
     """A full record: a valid draft plus v, ts, id (matching content) and, for experiences,
     a verdict; with ``line`` (without its newline), also that the line is the record's
-    canonical form."""
-    validate_draft(record)
+    canonical form. ``decoded``: see :func:`validate_draft`."""
+    validate_draft(record, decoded=decoded)
     _require(record.get("v") == SCHEMA_VERSION, "v", f"must be {SCHEMA_VERSION}")
     _check_str(record, "ts")
     _check_ts(record["ts"])
@@ -334,7 +337,7 @@ def parse_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[st
     """A committed log line: valid JSON, valid record, canonical form."""
     line = raw.rstrip(b"\n")
     record = decode_line(line, max_bytes)
-    validate_record(record, line)
+    validate_record(record, line, decoded=True)
     return record
 
 
