@@ -292,7 +292,10 @@ class Screen:
         over ``floor`` that share a word (not only numbers) with the record, and every
         item whose entry point the response defines by name.
         """
-        claim, task, response, tests = record_fields(record)
+        return self._prefilter(record_fields(record))
+
+    def _prefilter(self, fields: tuple[str, str, str, str]) -> list[Candidate]:
+        claim, task, response, tests = fields
         query = tokens("\n".join((claim, task, response, tests)))
         matches = self.index.bm25.matches(query, self.settings.floor)
         if matches:
@@ -336,7 +339,8 @@ class Screen:
         settled: it ran the response against their tests (a solution is refused; a
         failure shows a different problem). ``extra``: items to shortlist for a record
         whatever the prefilter says (those another stage named)."""
-        shortlists = [self.prefilter(record) for record in records]
+        fields = [record_fields(record) for record in records]  # (claim, task, response, tests)
+        shortlists = [self._prefilter(f) for f in fields]
         for n, keys in (extra or {}).items():
             known = {c.item for c in shortlists[n]}
             shortlists[n].extend(Candidate(i) for i in dict.fromkeys(
@@ -345,14 +349,12 @@ class Screen:
         hits = [n for n, shortlist in enumerate(shortlists) if shortlist]
         self.shortlisted += len(hits)
         sweep = self.functional is not None and self.settings.functional == SWEEP
-        coded = [n for n, record in enumerate(records)
-                 if _DEF_NAME.search(record_fields(record)[2])] if sweep else hits
-        facts = {n: code_facts(record_fields(records[n])[2])
-                 for n in sorted(set(hits) | set(coded))}
+        coded = [n for n, f in enumerate(fields) if _DEF_NAME.search(f[2])] if sweep else hits
+        facts = {n: code_facts(fields[n][2]) for n in sorted(set(hits) | set(coded))}
         parsed = {n: functions for n, (functions, _) in facts.items()}
         for n in hits:
-            self._add_code_neighbours(record_fields(records[n])[2], parsed[n], shortlists[n])
-        self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), facts[n][1])
+            self._add_code_neighbours(fields[n][2], parsed[n], shortlists[n])
+        self._score_texts(hits, {n: prose(fields[n][1], fields[n][0], fields[n][2], facts[n][1])
                                  for n in hits}, shortlists)
         coded_now = [n for n, functions in parsed.items()
                      if self.functional is not None and functions]
@@ -360,7 +362,7 @@ class Screen:
         def run(n: int) -> tuple[list[Finding], set[int]]:
             functions = parsed[n]
             assert functions
-            return self._functional_findings(n, records[n], functions, shortlists[n], sweep)
+            return self._functional_findings(n, fields[n][2], functions, shortlists[n], sweep)
 
         if self.workers > 1 and len(coded_now) > 1:
             # The work is in sandbox subprocesses: threads overlap them.
@@ -425,14 +427,13 @@ class Screen:
                 f"({method} similarity {score:.2f} >= {threshold:.2f})", round(score, 4)))
         return out
 
-    def _functional_findings(self, n: int, record: Mapping[str, Any], functions: list[Any],
+    def _functional_findings(self, n: int, response: str, functions: list[Any],
                              shortlist: list[Candidate], sweep: bool
                              ) -> tuple[list[Finding], set[int]]:
         """Findings of the functional stage, and the items it settled: the response was
         run against their tests and solves them (refused here) or does not (a different
         problem, whatever its text says)."""
         assert self.functional is not None
-        response = record_fields(record)[2]
         pool = range(len(self.index.items)) if sweep else [c.item for c in shortlist]
         targets, position = [], {}
         for i in pool:
@@ -466,7 +467,3 @@ class Screen:
                                f"{item.benchmark!r} item {item.item_id!r}{more}: {error}"))
         return out, settled
 
-
-def _task_claim_response(record: Mapping[str, Any]) -> tuple[str, str, str]:
-    claim, task, response, _ = record_fields(record)
-    return task, claim, response

@@ -14,7 +14,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, compress, repeat
+from operator import le
+from typing import cast
 
 # Words of identifiers and prose: an upper-case run not followed by lower case (HTTP in
 # HTTPServer), a capitalized or lower-case word, or a number (decimals kept whole).
@@ -60,13 +62,35 @@ def _normal(raw: str) -> str:
 # nearly every token costs one dictionary lookup. Bounded, since text is untrusted.
 _NORMAL: dict[str, str] = {}
 _NORMAL_MAX = 500_000
+# Whitespace-separated chunk -> its tokens. No token spans whitespace (a token is ASCII
+# letters, digits and a decimal point), so a text's tokens are its chunks' tokens in
+# order; chunks recur far more than whole texts ("return", "values):", "total += 1").
+_CHUNKS: dict[str, tuple[str, ...]] = {}
+_CHUNKS_MAX, _CHUNK_MAX_CHARS = 200_000, 64
 
 
 def tokens(text: str) -> list[str]:
     """The normalized tokens of code or prose, in order."""
+    chunks = text.split()
+    parts = list(map(_CHUNKS.get, chunks))  # one C-level pass of lookups
+    if None in parts:  # chunks not seen before: tokenize (and remember) them
+        memo = _CHUNKS
+        for i, part in enumerate(parts):
+            if part is None:
+                chunk = chunks[i]
+                part = parts[i] = _chunk_tokens(chunk)
+                if len(chunk) <= _CHUNK_MAX_CHARS:
+                    if len(memo) >= _CHUNKS_MAX:
+                        memo.clear()
+                    memo[chunk] = part
+    return list(chain.from_iterable(cast("list[tuple[str, ...]]", parts)))  # no None left
+
+
+def _chunk_tokens(text: str) -> tuple[str, ...]:
+    """The normalized tokens of text, by the token pattern (a chunk, or any text)."""
     raws = _TOKEN.findall(text)
-    words = list(map(_NORMAL.get, raws))  # one C-level pass of lookups
-    if None in words:  # tokens not seen before: normalize (and remember) them
+    words = list(map(_NORMAL.get, raws))
+    if None in words:  # raw tokens not seen before: normalize (and remember) them
         memo = _NORMAL
         for i, word in enumerate(words):
             if word is None:
@@ -74,7 +98,7 @@ def tokens(text: str) -> list[str]:
                 word = words[i] = _normal(raw)
                 if len(memo) < _NORMAL_MAX:
                     memo[raw] = word
-    return list(filter(None, words))  # "" is a dropped token
+    return tuple(filter(None, words))  # "" is a dropped token
 
 
 @dataclass
@@ -160,14 +184,14 @@ class BM25:
                 acc[doc] += weight
         # F is the harmonic mean of coverage and precision, so at most twice precision
         # (min(1, score / own)): no document scoring under floor / 2 of ``own`` reaches
-        # ``floor``, and those (most) are skipped with one comparison each. The margin
+        # ``floor``, and those (most) are never scored. The margin
         # keeps float rounding from dropping a document exactly at the bound.
-        least = 0.5 * floor * own * (1 - 1e-9) if floor > 0 else -1.0
-        if max(acc) < least:
-            return []
+        least = 0.5 * floor * own * (1 - 1e-9) if floor > 0 else 0.0
         out = []
-        for doc, score in enumerate(acc):
-            if score <= 0.0 or score < least:
+        # The documents at or over the bound, picked at C speed (no Python step per doc).
+        for doc in compress(range(len(acc)), map(le, repeat(least), acc)):
+            score = acc[doc]
+            if score <= 0.0:  # shares no token with the query
                 continue
             cov = score / selfs[doc]
             prec = min(1.0, score / own)
@@ -214,7 +238,8 @@ class TfIdf:
         target = self.vectors[doc]
         if len(query) > len(target):
             query, target = target, query
-        return sum(w * target.get(tok, 0.0) for tok, w in query.items())
+        # Shared tokens only, in the query's order: the same sum as over every token.
+        return sum([w * target[tok] for tok, w in query.items() if tok in target], 0.0)
 
 
 # What survives renaming in code: the methods and functions it calls, its string literals
