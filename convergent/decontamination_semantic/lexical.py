@@ -194,7 +194,9 @@ class BM25:
             if score <= 0.0:  # shares no token with the query
                 continue
             cov = score / selfs[doc]
-            prec = min(1.0, score / own)
+            prec = score / own
+            if prec > 1.0:
+                prec = 1.0
             f = 2 * cov * prec / (cov + prec)
             if f >= floor:
                 out.append((f, doc))
