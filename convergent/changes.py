@@ -30,8 +30,9 @@ from convergent.layout import is_segment
 class NewLine:
     """A log line the change under check appends.
 
-    ``record`` is the parsed JSON object when the line parses as one (even if it fails the
-    schema), else None; the schema gate reports why.
+    ``record`` is the JSON object :func:`convergent.records.decode_line` parses from the line
+    (within the JSON bounds, even if it fails the schema), else None; the schema gate
+    reports why.
     """
 
     path: str

@@ -108,16 +108,36 @@ def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list
     return views if kind is None else [view for view in views if view.kind == kind]
 
 
+# One encoder for every canonical encoding (json.dumps would build one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+
+
 def canonical_json(obj: Any) -> str:
     """Sorted keys, no insignificant whitespace, UTF-8 text, NaN refused."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _CANONICAL.encode(obj)
 
 
 def record_id(record: Mapping[str, Any]) -> str:
     """``sha256:`` + hex of the canonical JSON of the record without ``id``."""
-    body = {k: v for k, v in record.items() if k != "id"}
-    return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return _id_of(canonical_json({k: v for k, v in record.items() if k != "id"}))
+
+
+def _id_of(body: str) -> str:
+    return "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def _canonical_with_id(record: Mapping[str, Any]) -> tuple[str, str]:
+    """(canonical JSON of the record without ``id``, canonical JSON of the record), at the
+    cost of one encoding: sorted keys put ``id`` between the keys before and after it."""
+    head = canonical_json({k: v for k, v in record.items() if k < "id"})[:-1]  # "{..."
+    tail = canonical_json({k: v for k, v in record.items() if k > "id"})[1:]  # "...}"
+    comma = "," if head != "{" and tail != "}" else ""
+    body = head + comma + tail
+    member = '"id":' + canonical_json(record["id"])
+    full = (head + ("," if head != "{" else "") + member + ("," if tail != "}" else "")
+            + tail)
+    return body, full
 
 
 def utc_now() -> str:
@@ -194,10 +214,13 @@ def _check_evidence(kind: str, value: Any) -> None:
                 _require(isinstance(value[key], str), f"evidence.{key}", "must be a string")
 
 
-def validate_draft(draft: Any) -> None:
-    """Check a draft's fields and types; raise :class:`RecordError` naming the field."""
+def validate_draft(draft: Any, *, decoded: bool = False) -> None:
+    """Check a draft's fields and types; raise :class:`RecordError` naming the field.
+    ``decoded``: the draft is what :func:`decode_line` returned, whose hooks refused, while
+    parsing, all that :func:`check_value` refuses (its walk is not run again)."""
     _require(isinstance(draft, dict), "", f"a record must be a JSON object, got {_type(draft)}")
-    check_value(draft)
+    if not decoded:
+        check_value(draft)
     unknown = sorted(set(draft) - ALL_FIELDS)
     _require(not unknown, unknown[0] if unknown else "", "unknown field")
     for field in REQUIRED_DRAFT_FIELDS:
@@ -219,16 +242,32 @@ def validate_draft(draft: Any) -> None:
         _require(isinstance(draft["meta"], dict), "meta", "must be an object")
 
 
-def validate_record(record: Any) -> None:
-    """A full record: a valid draft plus v, ts, id (matching content) and, for experiences,
-    a verdict."""
-    validate_draft(record)
-    _require(record.get("v") == SCHEMA_VERSION, "v", f"must be {SCHEMA_VERSION}")
-    _check_str(record, "ts")
+# The shape ``utc_now`` writes, checked without strptime; any other text is left to
+# strptime (which also takes one-digit fields, a lower-case t or z ...).
+_TS = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                 r"\.([0-9]{6})Z")
+
+
+def _check_ts(ts: str) -> None:
+    shape = _TS.fullmatch(ts)
     try:
-        datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        if shape is None:
+            datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
+        else:  # what strptime would accept of these digits: a real date and time
+            year, month, day, hour, minute, second, micro = map(int, shape.groups())
+            datetime(year, month, day, hour, minute, second, micro)
     except ValueError:
         raise RecordError("ts", "must be RFC 3339 UTC like 2026-01-01T00:00:00.000000Z") from None
+
+
+def validate_record(record: Any, line: bytes | None = None, *, decoded: bool = False) -> None:
+    """A full record: a valid draft plus v, ts, id (matching content) and, for experiences,
+    a verdict; with ``line`` (without its newline), also that the line is the record's
+    canonical form. ``decoded``: see :func:`validate_draft`."""
+    validate_draft(record, decoded=decoded)
+    _require(record.get("v") == SCHEMA_VERSION, "v", f"must be {SCHEMA_VERSION}")
+    _check_str(record, "ts")
+    _check_ts(record["ts"])
     _check_str(record, "id")
     if record["kind"] == "experience" or "verdict" in record:
         verdict = record.get("verdict")
@@ -236,7 +275,10 @@ def validate_record(record: Any) -> None:
         _require(isinstance(verdict.get("verified"), bool), "verdict.verified", "must be a bool")
         _require(isinstance(verdict.get("verifier"), str), "verdict.verifier", "must be a string")
         _require(isinstance(verdict.get("detail", ""), str), "verdict.detail", "must be a string")
-    _require(record["id"] == record_id(record), "id", "does not match the record's content")
+    body, full = _canonical_with_id(record)
+    _require(record["id"] == _id_of(body), "id", "does not match the record's content")
+    if line is not None and full.encode("utf-8") != line:
+        raise RecordError("", "line is not in canonical form (sorted keys, no extra whitespace)")
 
 
 def finalize(draft: Mapping[str, Any], verdict: Verdict | None, ts: str | None = None
@@ -299,10 +341,9 @@ def decode_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[s
 
 def parse_line(raw: bytes, max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> dict[str, Any]:
     """A committed log line: valid JSON, valid record, canonical form."""
-    record = decode_line(raw.rstrip(b"\n"), max_bytes)
-    validate_record(record)
-    if canonical_json(record).encode("utf-8") != raw.rstrip(b"\n"):
-        raise RecordError("", "line is not in canonical form (sorted keys, no extra whitespace)")
+    line = raw.rstrip(b"\n")
+    record = decode_line(line, max_bytes)
+    validate_record(record, line, decoded=True)
     return record
 
 

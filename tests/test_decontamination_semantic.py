@@ -51,6 +51,7 @@ from convergent.decontamination_semantic.items import (
     entry_point_arity,
     holdout_tasks,
     humaneval_tasks,
+    item_text,
     prompt_text,
 )
 from convergent.decontamination_semantic.lexical import tokens
@@ -497,6 +498,52 @@ def test_tokens_see_through_renaming() -> None:
     assert tokens("HTTPServer parses the lines") == ["http", "server", "parse", "line"]
 
 
+
+def test_tokens_of_a_text_are_its_chunks_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tokens() tokenizes (and remembers) each whitespace-separated chunk on its own: the
+    same tokens as the pattern over the whole text, tokens next to any whitespace (Unicode
+    too) and to punctuation included, seen before or not, with the memo full or not."""
+    from convergent.decontamination_semantic import lexical
+
+    texts = ["HTTPServer\u00a0parsesLines\u2003x1.5.6", "a\x1cb\x1dc\x1fd e\u2028F",
+             "3.14.15 .5 5. x.y", "def countOver(values):\n\treturn sum(v > 3 for v in values)",
+             "über straße ﬁx naïveCase", "A" * 70 + " " + "bB" * 40, "", " \n "]
+    for text in texts * 2:  # the second time from the memo
+        assert tokens(text) == list(lexical._chunk_tokens(text)), text
+    monkeypatch.setattr(lexical, "_CHUNKS", {})
+    monkeypatch.setattr(lexical, "_CHUNKS_MAX", 3)  # full at once: cleared, still right
+    for text in texts:
+        assert tokens(text) == list(lexical._chunk_tokens(text)), text
+    assert len(lexical._CHUNKS) <= 3
+
+
+def test_bm25_matches_drop_no_document_that_reaches_the_floor(index: SemanticIndex) -> None:
+    """matches() skips documents under a bound (F <= 2 x precision); against F computed
+    from every document's plain BM25 score, it keeps each one at or over the floor, with
+    its F, for queries near items and far from them, at floors from 0 to 1."""
+    import random
+
+    bm25, rng = index.bm25, random.Random(14)
+    docs = [tokens(item_text(item)) for item in index.items]
+    queries = [rng.sample(d, min(len(d), rng.randint(1, 40))) + rng.sample(
+               docs[rng.randrange(len(docs))], rng.randint(0, 5)) for d in docs]
+    queries += [["zzunknown", "0"], ["count", "over", "values", "17"]]
+    checked = 0
+    for floor in (0.0, 0.05, 0.2, 0.35, 0.6, 1.0):
+        for query in queries:
+            own = sum(bm25.idf.get(t, bm25.unknown_idf) for t in set(query))
+            want = {}
+            for doc, score in bm25.scores(query).items():
+                cov, prec = score / bm25.self_scores[doc], min(1.0, score / own)
+                if (f := 2 * cov * prec / (cov + prec)) >= floor:
+                    want[doc] = f
+            got = dict((doc, f) for f, doc in bm25.matches(query, floor))
+            assert got.keys() == want.keys()
+            assert all(abs(got[d] - want[d]) < 1e-12 for d in got)
+            checked += len(want)
+    assert checked > len(queries)  # the floors let some through: the bound was tested
+
+
 # --- settings and the embedding model ---------------------------------------------------
 
 
@@ -539,6 +586,29 @@ def test_item_embeddings_are_cached_by_content(tmp_path: Path) -> None:
     assert embedding.cache_path(texts, tmp_path) == path
     assert (embedding.embed_cached(texts, tmp_path) == first).all()
     assert embedding.cache_path(texts[:1], tmp_path) != path
+
+
+def test_cached_text_embeddings_read_back_as_saved(tmp_path: Path) -> None:
+    """A record's text embedded at emit is read back at check (no model needed), as
+    np.save wrote it, whatever its float type; a truncated or foreign file reads as
+    missing (it is embedded again)."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(7)
+    texts = [f"cached text {n} of test_cached_text_embeddings" for n in range(3)]
+    saved = [rng.random(384), rng.random(384).astype(np.float32), rng.random(5)]
+    for text, vector in zip(texts, saved, strict=True):
+        path = embedding.text_path(text, tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vector, allow_pickle=False)
+    got = embedding.embed(texts[:2], tmp_path)
+    assert (got == np.stack(saved[:2])).all()
+    path = embedding.text_path(texts[2], tmp_path)
+    whole = path.read_bytes()
+    for damaged in (whole[:-8], whole[:-1], whole[:40], whole[:9], b"not numpy at all"):
+        path.write_bytes(damaged)
+        assert embedding._load_text(str(path)) is None
+    np.save(path, np.zeros((2, 3)), allow_pickle=False)  # not one vector
+    assert embedding._load_text(str(path)) is None
 
 
 def test_the_screener_of_a_records_repo(records_repo: Path) -> None:

@@ -89,6 +89,46 @@ def test_parse_line_refuses_non_canonical_and_forged_ids() -> None:
         parse_line(canonical_json(forged).encode())
 
 
+@pytest.mark.parametrize("ts", [
+    "2026-01-01T00:00:00.000000Z", "2024-02-29T23:59:59.999999Z",  # the shape we write
+    # what strptime takes besides: short fields, lower case, a digit that is not ASCII
+    "2026-1-1T0:0:0.5Z", "2026-01-01t00:00:00.000000z", "\u0662026-01-01T00:00:00.000000Z",
+])
+def test_timestamps_strptime_takes_are_taken(ts: str) -> None:
+    record = finalize(note(), None, ts)
+    assert parse_line(encode(record)) == record
+
+
+@pytest.mark.parametrize("ts", [
+    "2023-02-29T00:00:00.000000Z", "2026-04-31T00:00:00.000000Z", "2026-13-01T00:00:00.000000Z",
+    "2026-00-10T00:00:00.000000Z", "0000-01-01T00:00:00.000000Z", "2026-01-01T24:00:00.000000Z",
+    "2026-01-01T00:60:00.000000Z", "2026-01-01T00:00:60.000000Z", "2026-01-01T00:00:00.000000",
+    "2026-01-01T00:00:00.0000000Z", "2026-01-01 00:00:00Z", "2026-01-01T00:00:00.00000OZ",
+])
+def test_timestamps_that_are_no_real_time_are_refused(ts: str) -> None:
+    # The fast path for the shape we write must refuse what strptime refuses: no such day,
+    # hour, minute or second (60 included), year 0, too many digits.
+    record = finalize(note(), None, ts)
+    with pytest.raises(RecordError, match="ts: must be RFC 3339"):
+        parse_line(encode(record))
+
+
+@pytest.mark.parametrize("extra", [{}, {"a": 1}, {"zz": [1, {"id": "x"}]}, {"a": 1, "zz": 2}])
+def test_canonical_form_is_checked_on_either_side_of_the_id(extra: dict[str, object]) -> None:
+    # validate_record builds the id's body and the line from one encoding (the members
+    # before "id" and those after it): a member doubled or spaced on either side of "id",
+    # or an "id" inside a value, must still read as not canonical.
+    record = finalize(dict(note(), meta=extra), None)
+    line = canonical_json(record)
+    assert parse_line(line.encode()) == record
+    body = line[1:-1]
+    for edited in (line.replace('"id":', '"id" :'), "{" + body + "," + body.split(",")[0] + "}",
+                   line.replace(',"kind"', ', "kind"'), line.replace('"v":1}', '"v":1 }')):
+        assert edited != line
+        with pytest.raises(RecordError):
+            parse_line(edited.encode())
+
+
 def test_encode_refuses_oversized_records() -> None:
     record = finalize(experience(response="x" * 5000), Verdict(False, "execution"))
     with pytest.raises(RecordError, match="over the cap"):

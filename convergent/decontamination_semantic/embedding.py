@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import io
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,8 +50,9 @@ def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
 
     known = {t: _SEEN[t] for t in texts if t in _SEEN}
     missing = [t for t in dict.fromkeys(texts) if t not in known]
+    base = _texts_dir(directory)  # found once, not once a text
     for text in missing:
-        vector = _load_text(text, directory)
+        vector = _load_text(_text_file(base, text))
         if vector is not None:
             known[text] = vector
     missing = [t for t in missing if t not in known]
@@ -62,7 +65,7 @@ def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
         fresh = dict(zip(missing, vectors, strict=True))
         known.update(fresh)
         for text, vector in fresh.items():
-            _store_text(text, vector, directory)
+            _store_text(Path(_text_file(base, text)), vector)
     if len(_SEEN) + len(known) > _SEEN_MAX:
         _SEEN.clear()
     _SEEN.update(known)
@@ -73,25 +76,49 @@ def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
 
 def text_path(text: str, directory: Path | None = None) -> Path:
     """The on-disk cache file of one text's embedding (default: in the user cache)."""
+    return Path(_text_file(_texts_dir(directory), text))
+
+
+def _texts_dir(directory: Path | None) -> str:
+    return str((directory or user_cache_dir() / "embeddings") / "texts")
+
+
+def _text_file(base: str, text: str) -> str:
     digest = hashlib.sha256(MODEL.encode() + b"\0" + text.encode("utf-8", "surrogatepass"))
     name = digest.hexdigest()
-    return (directory or user_cache_dir() / "embeddings") / "texts" / name[:2] / f"{name}.npy"
+    return os.path.join(base, name[:2], f"{name}.npy")
 
 
-def _load_text(text: str, directory: Path | None) -> np.ndarray | None:
+# The header np.save writes for one vector of floats (format 1.0): read without np.load's
+# general parser, which costs more than the read itself; any other file goes to np.load.
+_VECTOR_HEADER = re.compile(rb"\{'descr': '(<f8|<f4)', 'fortran_order': False, "
+                            rb"'shape': \(([0-9]{1,6}),\), \} *\n")
+
+
+def _load_text(path: str) -> np.ndarray | None:
     import numpy as np
 
     try:
-        vector = np.load(text_path(text, directory), allow_pickle=False)
-    except (OSError, ValueError):
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    shape = _VECTOR_HEADER.fullmatch(data, 10, 10 + int.from_bytes(data[8:10], "little"))
+    if data[:8] == b"\x93NUMPY\x01\x00" and shape is not None:
+        dtype, size = np.dtype(shape[1].decode()), int(shape[2])
+        if len(data) == shape.end() + size * dtype.itemsize:
+            vector = np.frombuffer(data, dtype, size, shape.end()).copy()
+            return vector if vector.size else None
+    try:
+        vector = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError):
         return None
     return vector if vector.ndim == 1 and vector.size else None
 
 
-def _store_text(text: str, vector: np.ndarray, directory: Path | None) -> None:
+def _store_text(path: Path, vector: np.ndarray) -> None:
     import numpy as np
 
-    path = text_path(text, directory)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

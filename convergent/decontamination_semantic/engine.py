@@ -38,9 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 from convergent.decontamination_semantic import embedding
 from convergent.decontamination_semantic.functional import (
+    Function,
     FunctionalCheck,
+    compiled_module,
     fitting,
-    top_level_functions,
+    module_functions,
 )
 from convergent.decontamination_semantic.items import Item, item_text, prompt_text
 from convergent.decontamination_semantic.lexical import BM25, TfIdf, code_atoms, tokens
@@ -210,25 +212,46 @@ _DEF_NAME = re.compile(r"^(?:async\s+)?def\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTI
 _COMMENT = re.compile(r"#[^\n]*")
 
 
-def prose(task: str, claim: str, response: str, functions: list[Any] | None) -> str:
-    """The record's natural-language text: task, claim, and the response's docstrings and
-    comments (the whole response when it is not Python)."""
-    if functions is None:
+def prose(task: str, claim: str, response: str, docstrings: Sequence[str] | None) -> str:
+    """The record's natural-language text: task, claim, and the response's docstrings
+    (``docstrings``, see :func:`code_facts`) and comments (the whole response when it is
+    not Python: ``docstrings`` is None)."""
+    if docstrings is None:
         return "\n".join((task, claim, response))
-    parts = [task, claim]
-    try:
-        tree = ast.parse(response)
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        tree = None
-    if tree is not None:
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef
-                          | ast.ClassDef):
-                doc = ast.get_docstring(node, clean=True)
-                if doc:
-                    parts.append(doc)
+    parts = [task, claim, *docstrings]
     parts.extend(c.lstrip("# ") for c in _COMMENT.findall(response))
     return "\n".join(p for p in parts if p)
+
+
+CodeFacts = tuple[list[Function] | None, tuple[str, ...] | None]
+# Responses recur (the same program in many records): what one parse of a response
+# shows is kept for the next, for responses up to this size and this many of them.
+_FACTS: dict[str, CodeFacts] = {}
+_FACTS_MAX, _FACTS_MAX_CHARS = 1024, 65_536
+
+
+def code_facts(response: str) -> CodeFacts:
+    """(module-level functions, docstrings) of a response, from one parse; (None, None)
+    when it does not compile. The caller must not change the lists."""
+    facts = _FACTS.get(response)
+    if facts is None:
+        tree = compiled_module(response)
+        if tree is None:
+            facts = (None, None)
+        else:
+            docs = []
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef
+                              | ast.ClassDef):
+                    doc = ast.get_docstring(node, clean=True)
+                    if doc:
+                        docs.append(doc)
+            facts = (module_functions(tree), tuple(docs))
+        if len(response) <= _FACTS_MAX_CHARS:
+            if len(_FACTS) >= _FACTS_MAX:
+                _FACTS.clear()
+            _FACTS[response] = facts
+    return facts
 
 
 # --- the screen --------------------------------------------------------------------------
@@ -269,7 +292,10 @@ class Screen:
         over ``floor`` that share a word (not only numbers) with the record, and every
         item whose entry point the response defines by name.
         """
-        claim, task, response, tests = record_fields(record)
+        return self._prefilter(record_fields(record))
+
+    def _prefilter(self, fields: tuple[str, str, str, str]) -> list[Candidate]:
+        claim, task, response, tests = fields
         query = tokens("\n".join((claim, task, response, tests)))
         matches = self.index.bm25.matches(query, self.settings.floor)
         if matches:
@@ -313,7 +339,8 @@ class Screen:
         settled: it ran the response against their tests (a solution is refused; a
         failure shows a different problem). ``extra``: items to shortlist for a record
         whatever the prefilter says (those another stage named)."""
-        shortlists = [self.prefilter(record) for record in records]
+        fields = [record_fields(record) for record in records]  # (claim, task, response, tests)
+        shortlists = [self._prefilter(f) for f in fields]
         for n, keys in (extra or {}).items():
             known = {c.item for c in shortlists[n]}
             shortlists[n].extend(Candidate(i) for i in dict.fromkeys(
@@ -322,13 +349,12 @@ class Screen:
         hits = [n for n, shortlist in enumerate(shortlists) if shortlist]
         self.shortlisted += len(hits)
         sweep = self.functional is not None and self.settings.functional == SWEEP
-        coded = [n for n, record in enumerate(records)
-                 if _DEF_NAME.search(record_fields(record)[2])] if sweep else hits
-        parsed = {n: top_level_functions(record_fields(records[n])[2])
-                  for n in sorted(set(hits) | set(coded))}
+        coded = [n for n, f in enumerate(fields) if _DEF_NAME.search(f[2])] if sweep else hits
+        facts = {n: code_facts(fields[n][2]) for n in sorted(set(hits) | set(coded))}
+        parsed = {n: functions for n, (functions, _) in facts.items()}
         for n in hits:
-            self._add_code_neighbours(record_fields(records[n])[2], parsed[n], shortlists[n])
-        self._score_texts(hits, {n: prose(*_task_claim_response(records[n]), parsed[n])
+            self._add_code_neighbours(fields[n][2], parsed[n], shortlists[n])
+        self._score_texts(hits, {n: prose(fields[n][1], fields[n][0], fields[n][2], facts[n][1])
                                  for n in hits}, shortlists)
         coded_now = [n for n, functions in parsed.items()
                      if self.functional is not None and functions]
@@ -336,7 +362,7 @@ class Screen:
         def run(n: int) -> tuple[list[Finding], set[int]]:
             functions = parsed[n]
             assert functions
-            return self._functional_findings(n, records[n], functions, shortlists[n], sweep)
+            return self._functional_findings(n, fields[n][2], functions, shortlists[n], sweep)
 
         if self.workers > 1 and len(coded_now) > 1:
             # The work is in sandbox subprocesses: threads overlap them.
@@ -401,14 +427,13 @@ class Screen:
                 f"({method} similarity {score:.2f} >= {threshold:.2f})", round(score, 4)))
         return out
 
-    def _functional_findings(self, n: int, record: Mapping[str, Any], functions: list[Any],
+    def _functional_findings(self, n: int, response: str, functions: list[Any],
                              shortlist: list[Candidate], sweep: bool
                              ) -> tuple[list[Finding], set[int]]:
         """Findings of the functional stage, and the items it settled: the response was
         run against their tests and solves them (refused here) or does not (a different
         problem, whatever its text says)."""
         assert self.functional is not None
-        response = record_fields(record)[2]
         pool = range(len(self.index.items)) if sweep else [c.item for c in shortlist]
         targets, position = [], {}
         for i in pool:
@@ -442,7 +467,3 @@ class Screen:
                                f"{item.benchmark!r} item {item.item_id!r}{more}: {error}"))
         return out, settled
 
-
-def _task_claim_response(record: Mapping[str, Any]) -> tuple[str, str, str]:
-    claim, task, response, _ = record_fields(record)
-    return task, claim, response

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,12 @@ class Function:
 def top_level_functions(code: str) -> list[Function] | None:
     """The module-level functions (and ``name = lambda``) of Python code; None when it
     does not compile."""
+    tree = compiled_module(code)
+    return None if tree is None else module_functions(tree)
+
+
+def compiled_module(code: str) -> ast.Module | None:
+    """The syntax tree of Python code that compiles; None when it does not."""
     try:
         tree = ast.parse(code)
         # The symbol table's checks too (``nonlocal`` with no binding, ...): code that does
@@ -60,6 +67,11 @@ def top_level_functions(code: str) -> list[Function] | None:
         compile(tree, "<response>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
+    return tree
+
+
+def module_functions(tree: ast.Module) -> list[Function]:
+    """The module-level functions (and ``name = lambda``) of a syntax tree."""
     found = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -71,8 +83,14 @@ def top_level_functions(code: str) -> list[Function] | None:
     return found
 
 
-def name_words(name: str) -> set[str]:
-    return set(tokens(name))
+def name_words(name: str) -> frozenset[str]:
+    """The words of a name (a function's, an entry point's)."""
+    return _name_words(name) if len(name) <= 256 else frozenset(tokens(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_words(name: str) -> frozenset[str]:  # short names, asked again and again
+    return frozenset(tokens(name))
 
 
 def fitting(functions: Sequence[Function], item: Item) -> list[str]:

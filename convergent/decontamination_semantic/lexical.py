@@ -14,6 +14,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, compress, repeat
+from operator import le
+from typing import cast
 
 # Words of identifiers and prose: an upper-case run not followed by lower case (HTTP in
 # HTTPServer), a capitalized or lower-case word, or a number (decimals kept whole).
@@ -59,21 +62,43 @@ def _normal(raw: str) -> str:
 # nearly every token costs one dictionary lookup. Bounded, since text is untrusted.
 _NORMAL: dict[str, str] = {}
 _NORMAL_MAX = 500_000
+# Whitespace-separated chunk -> its tokens. No token spans whitespace (a token is ASCII
+# letters, digits and a decimal point), so a text's tokens are its chunks' tokens in
+# order; chunks recur far more than whole texts ("return", "values):", "total += 1").
+_CHUNKS: dict[str, tuple[str, ...]] = {}
+_CHUNKS_MAX, _CHUNK_MAX_CHARS = 200_000, 64
 
 
 def tokens(text: str) -> list[str]:
     """The normalized tokens of code or prose, in order."""
-    memo = _NORMAL
-    out = []
-    for raw in _TOKEN.findall(text):
-        word = memo.get(raw)
-        if word is None:
-            word = _normal(raw)
-            if len(memo) < _NORMAL_MAX:
-                memo[raw] = word
-        if word:
-            out.append(word)
-    return out
+    chunks = text.split()
+    parts = list(map(_CHUNKS.get, chunks))  # one C-level pass of lookups
+    if None in parts:  # chunks not seen before: tokenize (and remember) them
+        memo = _CHUNKS
+        for i, part in enumerate(parts):
+            if part is None:
+                chunk = chunks[i]
+                part = parts[i] = _chunk_tokens(chunk)
+                if len(chunk) <= _CHUNK_MAX_CHARS:
+                    if len(memo) >= _CHUNKS_MAX:
+                        memo.clear()
+                    memo[chunk] = part
+    return list(chain.from_iterable(cast("list[tuple[str, ...]]", parts)))  # no None left
+
+
+def _chunk_tokens(text: str) -> tuple[str, ...]:
+    """The normalized tokens of text, by the token pattern (a chunk, or any text)."""
+    raws = _TOKEN.findall(text)
+    words = list(map(_NORMAL.get, raws))
+    if None in words:  # raw tokens not seen before: normalize (and remember) them
+        memo = _NORMAL
+        for i, word in enumerate(words):
+            if word is None:
+                raw = raws[i]
+                word = words[i] = _normal(raw)
+                if len(memo) < _NORMAL_MAX:
+                    memo[raw] = word
+    return tuple(filter(None, words))  # "" is a dropped token
 
 
 @dataclass
@@ -97,6 +122,9 @@ class BM25:
     self_scores: list[float] = field(default_factory=list)
     idf: dict[str, float] = field(default_factory=dict)
     unknown_idf: float = 0.0
+    # The postings as (documents, weights) columns, for :meth:`matches`' inner loop.
+    _columns: dict[str, tuple[tuple[int, ...], tuple[float, ...]]] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, documents: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75,
@@ -143,27 +171,43 @@ class BM25:
     def matches(self, query: Iterable[str], floor: float) -> list[tuple[float, int]]:
         """(F, document) for each document whose F reaches ``floor``, best first."""
         unique = set(query)
-        acc: dict[int, float] = {}
-        postings, idf, unknown = self.postings, self.idf, self.unknown_idf
-        own = 0.0
-        for tok in unique:
-            own += idf.get(tok, unknown)
-            plist = postings.get(tok)
-            if plist:
-                for doc, weight in plist.items():
-                    acc[doc] = acc.get(doc, 0.0) + weight
-        if not acc:
+        columns = self._postings_columns()
+        indexed = unique & columns.keys()
+        if not indexed:
             return []
+        own = sum(map(self.idf.get, unique, repeat(self.unknown_idf)))
         selfs = self.self_scores
+        acc = [0.0] * len(selfs)
+        for tok in indexed:
+            docs, weights = columns[tok]
+            for doc, weight in zip(docs, weights, strict=True):
+                acc[doc] += weight
+        # F is the harmonic mean of coverage and precision, so at most twice precision
+        # (min(1, score / own)): no document scoring under floor / 2 of ``own`` reaches
+        # ``floor``, and those (most) are never scored. The margin
+        # keeps float rounding from dropping a document exactly at the bound.
+        least = 0.5 * floor * own * (1 - 1e-9) if floor > 0 else 0.0
         out = []
-        for doc, score in acc.items():
+        # The documents at or over the bound, picked at C speed (no Python step per doc).
+        for doc in compress(range(len(acc)), map(le, repeat(least), acc)):
+            score = acc[doc]
+            if score <= 0.0:  # shares no token with the query
+                continue
             cov = score / selfs[doc]
-            prec = min(1.0, score / own)
+            prec = score / own
+            if prec > 1.0:
+                prec = 1.0
             f = 2 * cov * prec / (cov + prec)
             if f >= floor:
                 out.append((f, doc))
         out.sort(reverse=True)
         return out
+
+    def _postings_columns(self) -> dict[str, tuple[tuple[int, ...], tuple[float, ...]]]:
+        if len(self._columns) != len(self.postings):
+            self._columns = {tok: (tuple(plist), tuple(plist.values()))
+                             for tok, plist in self.postings.items()}
+        return self._columns
 
 
 @dataclass
@@ -196,7 +240,8 @@ class TfIdf:
         target = self.vectors[doc]
         if len(query) > len(target):
             query, target = target, query
-        return sum(w * target.get(tok, 0.0) for tok, w in query.items())
+        # Shared tokens only, in the query's order: the same sum as over every token.
+        return sum([w * target[tok] for tok, w in query.items() if tok in target], 0.0)
 
 
 # What survives renaming in code: the methods and functions it calls, its string literals
