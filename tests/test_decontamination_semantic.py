@@ -10,7 +10,11 @@ finding names the very item it leaks. The bounds below sit a margin under (or ov
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -531,7 +535,7 @@ def test_bm25_matches_drop_no_document_that_reaches_the_floor(index: SemanticInd
     checked = 0
     for floor in (0.0, 0.05, 0.2, 0.35, 0.6, 1.0):
         for query in queries:
-            own = sum(bm25.idf.get(t, bm25.unknown_idf) for t in set(query))
+            own = sum(bm25.idf.get(t, bm25.unknown_idf) for t in sorted(set(query)))
             want = {}
             for doc, score in bm25.scores(query).items():
                 cov, prec = score / bm25.self_scores[doc], min(1.0, score / own)
@@ -542,6 +546,28 @@ def test_bm25_matches_drop_no_document_that_reaches_the_floor(index: SemanticInd
             assert all(abs(got[d] - want[d]) < 1e-12 for d in got)
             checked += len(want)
     assert checked > len(queries)  # the floors let some through: the bound was tested
+
+
+def test_bm25_matches_are_the_same_in_every_process_whatever_the_hash_seed() -> None:
+    """A query made of a document's own tokens has F = 1 exactly only if its score sums in
+    the order the document's own score did; summing in set order made a hit at floor 1.0
+    come and go with PYTHONHASHSEED. Now every process gives the same floats."""
+    code = textwrap.dedent("""
+        from convergent.decontamination_semantic.lexical import BM25, tokens
+        docs = [tokens(t) for t in (
+            "return the rolling maximum of a list of integers seen so far",
+            "count the vowels in a string and return how many there are",
+            "sort the words of a sentence by their length then alphabetically",
+            "parse a nested parentheses group string into its depth levels")]
+        bm25 = BM25.build(docs, max_df=1.0)
+        for doc in docs:
+            print(repr(bm25.matches(doc[::-1], 1.0)), repr(bm25.matches(doc, 0.5)))
+    """)
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in range(8)}
+    assert len(outs) == 1, outs
+    assert "[(1.0, 1)]" in outs.pop()  # an exact hit at floor 1.0 is kept
 
 
 # --- settings and the embedding model ---------------------------------------------------

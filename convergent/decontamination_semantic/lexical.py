@@ -152,10 +152,11 @@ class BM25:
         return index
 
     def scores(self, query: Iterable[str]) -> dict[int, float]:
-        """Raw BM25 score per document that shares a token with the query."""
+        """Raw BM25 score per document that shares a token with the query (summed in token
+        order, so a score is the same float in every process, whatever its hash seed)."""
         acc: dict[int, float] = {}
         postings = self.postings
-        for tok in set(query):
+        for tok in sorted(set(query)):
             plist = postings.get(tok)
             if plist:
                 for doc, weight in plist.items():
@@ -172,10 +173,13 @@ class BM25:
         """(F, document) for each document whose F reaches ``floor``, best first."""
         unique = set(query)
         columns = self._postings_columns()
-        indexed = unique & columns.keys()
+        # Sorted: float sums in one order, so F (and a hit exactly at the floor) is the
+        # same in every process, whatever its hash seed.
+        indexed = sorted(unique & columns.keys())
         if not indexed:
             return []
-        own = sum(map(self.idf.get, unique, repeat(self.unknown_idf)))
+        ordered = sorted(unique)
+        own = sum(map(self.idf.get, ordered, repeat(self.unknown_idf)))
         selfs = self.self_scores
         acc = [0.0] * len(selfs)
         for tok in indexed:
