@@ -43,7 +43,7 @@ def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]
             for finding in findings:
                 n = experiences[finding.record]
                 errors[n] = errors[n] or RecordError(DECONTAMINATION, finding.message)
-    for n, message in record_secrets(records):
+    for n, message in record_secrets(records, remember=True):
         errors[n] = errors[n] or RecordError(SECRETS, message)
     return errors
 
