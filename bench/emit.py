@@ -1,6 +1,6 @@
 """Benchmark: durable emits per second and emit latency, beside a raw write+fsync baseline.
 
-    .venv/bin/python bench/emit.py [--records 3000] [--batch 1] [--rounds 5]
+    .venv/bin/python bench/emit.py [--records 3000] [--batch 1] [--rounds 50]
 
 For 1 and for 4 processes it measures ``Recorder.emit`` (validate, id, append, fsync)
 twice: the append path alone (verification and content screening off, so the log is
@@ -19,7 +19,7 @@ of a shared machine, whose fsync latency swings several-fold from minute to minu
 on all kinds alike. A round of a kind is timed from the first of its processes' start to
 the last one's last durable record (each process reports both instants on the system-wide
 monotonic clock); a kind's throughput is its records over the sum of its rounds. The
-ratio of each round is printed too, to show the spread.
+median and quartiles of the rounds' ratios are printed too, to show the spread.
 
 The warm-up record and every draft carry a tag new to each run: punctuation in the claim,
 so no word changes for the lexical stages and the same drafts hit the shortlist in every
@@ -240,7 +240,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=3000, help="records per process")
     parser.add_argument("--batch", type=int, default=1, help="records per emit / fsync")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds, kinds in turn")
+    parser.add_argument("--rounds", type=int, default=50, help="rounds, kinds in turn")
     parser.add_argument("--worker")
     parser.add_argument("--root")
     parser.add_argument("--id", type=int, default=0)
@@ -274,11 +274,13 @@ def main() -> None:
                   f"p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms | "
                   f"throughput ratio {ratio:.2f}")
         screened, append = figures["with screening"], figures["append path"]
-        by_round = " ".join(f"{s / b:.2f}" for s, b in zip(
-            screened["round_rates"], base["round_rates"], strict=True))
+        by_round = sorted(s / b for s, b in zip(screened["round_rates"], base["round_rates"],
+                                                strict=True))
+        quartiles = statistics.quantiles(by_round, n=4) if len(by_round) > 1 else by_round * 3
         print(f"  screening / append path: "
               f"{screened['records_per_s'] / append['records_per_s']:.2f}; screening / "
-              f"baseline by round: {by_round}")
+              f"baseline by round: median {quartiles[1]:.2f} (quartiles {quartiles[0]:.2f}, "
+              f"{quartiles[2]:.2f}; {len(by_round)} rounds)")
         print(f"  cold (first screen of a shortlisted record, per process, before the timed "
               f"run): {screened['cold_s']:.2f} s")
         print(f"  emits whose records hit the shortlist: {screened['hits']} "

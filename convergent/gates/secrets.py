@@ -231,20 +231,40 @@ _Group = tuple[re.Pattern[str] | None, tuple[tuple[re.Pattern[str], re.Pattern[s
 # Searches of at most this many needles are made by substring tests of each needle, which
 # cost less than a regex search over short text; bigger ones by the search itself.
 _FEW_NEEDLES = 8
-# Search -> the needles it looks for (longest first), for every search _needle_search made.
+# Needles this long or longer are rare in text: the searches made of them only are first
+# made all at once (one search for every such needle), and one by one only if it finds one.
+_RARE_LENGTH = 3
+# Search -> the needles it looks for, for every search _needle_search made.
 _NEEDLES_OF: dict[re.Pattern[str], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """How a batch's lines are prefiltered: the groups; for the needles of the groups with
-    few, the groups each one is a needle of; the groups searched by regex; the groups
-    without needles (which see every line)."""
+    """How a batch's lines are prefiltered: the groups; those with a short needle (looked
+    for one by one); those whose needles are all rare (looked for one by one only when
+    ``any_rare``, a search for all their needles at once, finds one); those without
+    needles (which see every line); and the needles of the groups with few."""
 
     groups: tuple[_Group, ...]
-    groups_of: dict[str, tuple[int, ...]]
-    searched: tuple[int, ...]
+    common: tuple[int, ...]
+    rare: tuple[int, ...]
+    any_rare: re.Pattern[str] | None
     everywhere: tuple[int, ...]
+    few: dict[int, tuple[str, ...]]
+
+    def holding(self, lowered: str) -> list[int]:
+        """The groups some needle of which ``lowered`` holds."""
+        found = [g for g in self.common if self._holds(g, lowered)]
+        if self.any_rare is not None and self.any_rare.search(lowered):
+            found += [g for g in self.rare if self._holds(g, lowered)]
+        return found
+
+    def _holds(self, g: int, lowered: str) -> bool:
+        few = self.few.get(g)
+        if few is not None:
+            return any(needle in lowered for needle in few)
+        search = self.groups[g][0]
+        return search is not None and search.search(lowered) is not None
 
 
 @functools.lru_cache(maxsize=1)
@@ -258,18 +278,47 @@ def _default_plan() -> _Plan | None:
     for pattern, folded, search in prefilters:
         members.setdefault(search, []).append((pattern, folded))
     groups = tuple((search, tuple(patterns)) for search, patterns in members.items())
-    groups_of: dict[str, list[int]] = {}
-    searched, everywhere = [], []
+    common, rare, everywhere, few = [], [], [], {}
+    rare_needles: set[str] = set()
     for n, (search, _) in enumerate(groups):
         if search is None:
             everywhere.append(n)
-        elif len(_NEEDLES_OF[search]) > _FEW_NEEDLES:
-            searched.append(n)
+            continue
+        found = _NEEDLES_OF[search]
+        if len(found) <= _FEW_NEEDLES:
+            few[n] = found
+        if min(len(needle) for needle in found) >= _RARE_LENGTH:
+            rare.append(n)
+            rare_needles.update(found)
         else:
-            for needle in _NEEDLES_OF[search]:
-                groups_of.setdefault(needle, []).append(n)
-    return _Plan(groups, {k: tuple(v) for k, v in groups_of.items()}, tuple(searched),
-                 tuple(everywhere))
+            common.append(n)
+    # A needle holding another is found wherever that one is: the shorter one suffices.
+    shortest = {n for n in rare_needles if not any(m != n and m in n for m in rare_needles)}
+    return _Plan(groups, tuple(common), tuple(rare),
+                 re.compile(_trie(shortest)) if shortest else None, tuple(everywhere), few)
+
+
+def _trie(needles: set[str] | frozenset[str]) -> str:
+    """A regex that finds a needle wherever one of ``needles`` is, as a trie of
+    alternations (a search fails at the first character no needle has there, instead of
+    trying each needle in turn). A needle another one starts with ends the match there:
+    where the longer one is, so is the shorter."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        node = trie
+        for char in needle:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a needle ends here
+
+    def alternation(node: dict[str, Any]) -> str:
+        if "" in node:
+            return ""
+        parts = [re.escape(char) + alternation(child) for char, child in sorted(node.items())]
+        if len(parts) <= 1:
+            return "".join(parts)
+        return "(?:" + "|".join(parts) + ")"
+
+    return alternation(trie)
 
 
 def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
@@ -278,9 +327,9 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
     A pattern with needles runs only over the lines that hold one of them (found by
     searching the lowered ASCII lines) and over every non-ASCII line (whose case folds in
     ways lowering does not show): a line holding none cannot hold a match. Which
-    searches find anything at all is first known in one pass over all the lines (a
-    substring test per needle of the searches with few): most batches hold no needle of
-    most patterns, so most patterns never run.
+    searches find anything at all is first known over all the lines at once (see
+    :meth:`_Plan.holding`): most batches hold no needle of most patterns, so most patterns
+    never run.
     """
     if plan is None:
         return lines
@@ -288,8 +337,7 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
     lowered = "\n".join(line.lower() if line.isascii() else "" for line in lines)
     others = [n for n, line in enumerate(lines) if not line.isascii()]
     groups = plan.groups
-    found = {g for needle, of in plan.groups_of.items() if needle in lowered for g in of}
-    found.update(g for g in plan.searched if groups[g][0].search(lowered))  # type: ignore[union-attr]
+    found = plan.holding(lowered)
     starts = list(accumulate((len(line) + 1 if line.isascii() else 1 for line in lines),
                              initial=0)) if found else []
     keep = bytearray(len(lines))
@@ -330,13 +378,12 @@ def _lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> 
 
 @functools.cache
 def _needle_search(found: frozenset[str] | None) -> re.Pattern[str] | None:
-    """One search for any of ``found`` (longest first), shared by the patterns with the
-    same needles."""
+    """One search for any of ``found`` (a trie: see :func:`_trie`), shared by the
+    patterns with the same needles."""
     if found is None:
         return None
-    ordered = tuple(sorted(found, key=lambda n: (-len(n), n)))
-    search = re.compile("|".join(re.escape(n) for n in ordered))
-    _NEEDLES_OF[search] = ordered
+    search = re.compile(_trie(found))
+    _NEEDLES_OF[search] = tuple(sorted(found))
     return search
 
 
