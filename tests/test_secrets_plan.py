@@ -12,7 +12,8 @@ import re
 import string
 
 from convergent.gates import secrets
-from convergent.gates.secrets import _default_plan, _trie
+from convergent.gates.regex_needles import trie
+from convergent.gates.secrets import _default_plan
 
 
 def test_a_trie_search_finds_a_needle_wherever_one_is() -> None:
@@ -21,7 +22,7 @@ def test_a_trie_search_finds_a_needle_wherever_one_is() -> None:
     for _ in range(300):
         needles = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
                    for _ in range(rng.randint(1, 12))}
-        search = re.compile(_trie(needles))
+        search = re.compile(trie(needles))
         for _ in range(30):
             text = "".join(rng.choice(alphabet + "\n") for _ in range(rng.randint(0, 40)))
             assert bool(search.search(text)) == any(n in text for n in needles), (needles, text)

@@ -23,7 +23,7 @@ from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
-from convergent.gates.regex_needles import needles
+from convergent.gates.regex_needles import needles, trie
 from convergent.gates.secret_detectors import find_secrets, is_placeholder
 
 GATE = "secrets"
@@ -295,30 +295,7 @@ def _default_plan() -> _Plan | None:
     # A needle holding another is found wherever that one is: the shorter one suffices.
     shortest = {n for n in rare_needles if not any(m != n and m in n for m in rare_needles)}
     return _Plan(groups, tuple(common), tuple(rare),
-                 re.compile(_trie(shortest)) if shortest else None, tuple(everywhere), few)
-
-
-def _trie(needles: set[str] | frozenset[str]) -> str:
-    """A regex that finds a needle wherever one of ``needles`` is, as a trie of
-    alternations (a search fails at the first character no needle has there, instead of
-    trying each needle in turn). A needle another one starts with ends the match there:
-    where the longer one is, so is the shorter."""
-    trie: dict[str, Any] = {}
-    for needle in needles:
-        node = trie
-        for char in needle:
-            node = node.setdefault(char, {})
-        node[""] = {}  # a needle ends here
-
-    def alternation(node: dict[str, Any]) -> str:
-        if "" in node:
-            return ""
-        parts = [re.escape(char) + alternation(child) for char, child in sorted(node.items())]
-        if len(parts) <= 1:
-            return "".join(parts)
-        return "(?:" + "|".join(parts) + ")"
-
-    return alternation(trie)
+                 re.compile(trie(shortest)) if shortest else None, tuple(everywhere), few)
 
 
 def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
@@ -382,7 +359,7 @@ def _needle_search(found: frozenset[str] | None) -> re.Pattern[str] | None:
     patterns with the same needles."""
     if found is None:
         return None
-    search = re.compile(_trie(found))
+    search = re.compile(trie(found))
     _NEEDLES_OF[search] = tuple(sorted(found))
     return search
 
