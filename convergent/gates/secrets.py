@@ -9,7 +9,9 @@ arguments, headers, environment defaults and URLs; current key formats). Problem
 the log line, the field and the secret type, never the secret itself.
 
 Distinct lines are scanned once, and a prefilter (see :func:`_candidates`) skips, in one
-pass over all of them, the lines no plugin pattern can match, which is most of them.
+pass over all of them, the lines no plugin pattern can match, which is most of them. At
+``emit``, which screens one small batch after another, what this process scanned before
+is not scanned again (see :func:`_verdicts`): a record pays for its new lines only.
 """
 
 from __future__ import annotations
