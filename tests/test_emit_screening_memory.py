@@ -168,3 +168,26 @@ def test_a_config_changed_in_place_is_seen_by_the_next_call(tmp_path: Path) -> N
     config["decontamination"]["benchmarks"] = ["humaneval", "mbpp"]
     with pytest.raises(RepoError, match="mbpp"):
         contaminated(tmp_path, config, [_experience("Sort the list.")])
+
+
+def test_only_the_fields_the_recorder_filled_go_unscanned(tmp_path: Path,
+                                                          records_repo: Path) -> None:
+    leak = 'KEY = "AKIAIOSFODNN7EXAMPLE"'
+    record = {"kind": "gap", "claim": "a gap", "ts": leak, "id": leak, "evidence": {"ts": leak}}
+    [nested] = screen_batch(tmp_path, default_config(), [record], filled=("ts", "id"))
+    assert nested is not None and "evidence.ts line 1" in str(nested)  # only the top level
+    top_only = dict(record, evidence={})
+    assert screen_batch(tmp_path, default_config(), [top_only], filled=("ts", "id")) == [None]
+    [error] = screen_batch(tmp_path, default_config(), [top_only])  # the gate's way
+    assert error is not None and error.field == "secrets"
+    # A draft cannot put text there: the recorder fills ts and id itself.
+    from convergent.recorder import Recorder
+
+    with Recorder(records_repo, verify=False) as recorder:
+        written = recorder.emit({"kind": "gap", "claim": "a gap", "ts": leak, "id": leak,
+                                 "evidence": {"type": "gap", "name": "g", "metric": "pass@1",
+                                              "target": 0.8, "measured": 0.5, "eval": "e"},
+                                 "confidence": 1.0,
+                                 "source": {"emitter": "t", "model": "m", "origin": "self"}})
+    assert leak not in (written["ts"], written["id"])
+    assert written["id"].startswith("sha256:")
