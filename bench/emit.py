@@ -1,6 +1,6 @@
 """Benchmark: durable emits per second and emit latency, beside a raw write+fsync baseline.
 
-    .venv/bin/python bench/emit.py [--records 3000] [--batch 1]
+    .venv/bin/python bench/emit.py [--records 3000] [--batch 1] [--rounds 50]
 
 For 1 and for 4 processes it measures ``Recorder.emit`` (validate, id, append, fsync)
 twice: the append path alone (verification and content screening off, so the log is
@@ -10,12 +10,27 @@ same bytes + ``fsync`` per batch of the same size. Prints records/s, p50/p99 lat
 the throughput ratio to the baseline. (Sandbox verification, ~0.1 s a program, is
 measured by the gates bench, not here.)
 
-Throughput is timed from a go given once every process is started and prepared (for the
-baseline its lines encoded; for screening a warm-up screen of a record that hits the
-shortlist, so the semantic index, the embedding model and the sandbox are loaded) to the
-last record, for every kind alike. That warm-up is the cold cost, printed apart, with how
-many timed emits had a record past the prefilter (drafts that share words with an item:
-``times_39`` and hold-out task 3's "how many times ... 39") and what each one cost.
+Every kind's processes are started and prepared first (for the baseline its lines
+encoded; for screening a warm-up screen of a record that hits the shortlist, so the
+semantic index, the embedding model and the sandbox are loaded: that is the cold cost,
+printed apart). Then the records are emitted in ``--rounds`` rounds, and in each round
+every kind emits its share in turn (baseline, append path, screening), so that the load
+of a shared machine, whose fsync latency swings several-fold from minute to minute, falls
+on all kinds alike. A round of a kind is timed from the first of its processes' start to
+the last one's last durable record (each process reports both instants on the system-wide
+monotonic clock); a kind's throughput is its records over the sum of its rounds. The
+median and quartiles of the rounds' ratios are printed too, to show the spread.
+
+The warm-up record and every draft carry a tag new to each run: punctuation in the claim,
+so no word changes for the lexical stages and the same drafts hit the shortlist in every
+run, but no text is in the embedding cache of an earlier run: the warm-up loads the model
+for real, and a timed record that hits the shortlist pays what a new record would (its
+embedding with a warm model, its sandbox runs). The bench prints how many timed emits had
+a record past the prefilter (drafts that share words with an item: ``times_39`` and
+hold-out task 3's "how many times ... 39", one in every process that emits 40 records or
+more; the bench checks it) and what each one cost, and the throughput ratio of the other
+emits too (the measured time less the measured hit emits, of the slowest process), since
+with 1,000 records one sandbox run is a large share of the total.
 """
 
 from __future__ import annotations
@@ -23,20 +38,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve()
+KINDS = ("baseline", "append path", "with screening")
 
 
-def _draft(worker: int, i: int) -> dict[str, object]:
+def _draft(worker: int, i: int, tag: str) -> dict[str, object]:
     return {
         # Not add(a, b): a + b is HumanEval/53, which the screening refuses.
-        "kind": "experience", "claim": f"w{worker} record {i} returns a times b, plus one",
+        "kind": "experience",
+        "claim": f"w{worker} record {i} returns a times b, plus one {tag}",
         "task": f"Write times_{i}(a, b).",
         "response": f"def times_{i}(a, b):\n    return a * b + 1\n",
         "evidence": {"type": "execution", "language": "python",
@@ -46,118 +66,188 @@ def _draft(worker: int, i: int) -> dict[str, object]:
     }
 
 
+def _tag() -> str:
+    """Punctuation new to each run: no word for the lexical stages (which read letters
+    and digits only), new text for the embedding cache."""
+    pick = random.SystemRandom().choice
+    return "".join(pick("~^*+!?") for _ in range(16))
+
+
 # What a warm-up screens before the timed run, in every screened process: a record that
 # does hit the shortlist (HumanEval/53), so the index, the embedding model and the sandbox
-# are loaded then; that cold cost is measured and printed apart from the throughput.
-_WARM = {"kind": "experience", "claim": "adds two numbers", "task": "Add two numbers x and y.",
-         "response": "def add(x, y):\n    return x + y\n",
-         "evidence": {"type": "execution", "language": "python",
-                      "tests": "def check(f):\n    assert f(1, 2) == 3\n",
-                      "entry_point": "add"},
-         "confidence": 0.9, "source": {"emitter": "bench", "model": "none", "origin": "self"}}
+# are loaded then; that cold cost is measured and printed apart from the throughput. The
+# tag makes its text new to the embedding cache, so the model is loaded then.
+def _warm(tag: str) -> dict[str, object]:
+    return {"kind": "experience", "claim": f"adds two numbers {tag}",
+            "task": "Add two numbers x and y.", "response": "def add(x, y):\n    return x + y\n",
+            "evidence": {"type": "execution", "language": "python",
+                         "tests": "def check(f):\n    assert f(1, 2) == 3\n",
+                         "entry_point": "add"},
+            "confidence": 0.9,
+            "source": {"emitter": "bench", "model": "none", "origin": "self"}}
 
 
-def _ready(extra: dict[str, float]) -> None:
-    """Tell the parent this process is prepared, and wait for its go (a barrier: every
-    process's timed run starts together, after every warm-up)."""
-    print(json.dumps(extra), flush=True)
-    sys.stdin.readline()
+def _now() -> float:
+    """The system-wide monotonic clock: instants of different processes compare."""
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
-def _worker_convergent(root: str, worker: int, count: int, batch: int,
-                       screen: bool = False) -> dict[str, object]:
+def _serve(batch: int, prepare: Callable[[int, int], Any], emit: Callable[[Any], None],
+           shortlisted: Callable[[], int]) -> None:
+    """Serve rounds: for each "START COUNT" line on stdin, emit those records in batches
+    (each batch prepared untimed, then emitted and timed) and report the latencies, the
+    emits whose batch got past the prefilter, and the round's first and last instants."""
+    for line in sys.stdin:
+        start, count = map(int, line.split())
+        lat: list[float] = []
+        hits: list[float] = []
+        hit_records = 0
+        began = _now()
+        for first in range(start, start + count, batch):
+            end = min(start + count, first + batch)
+            work = prepare(first, end)
+            before = shortlisted()
+            t = time.perf_counter()
+            emit(work)
+            lat.append(time.perf_counter() - t)
+            if shortlisted() != before:  # a record of this batch got past the prefilter
+                hits.append(lat[-1])
+                hit_records += end - first
+        print(json.dumps({"lat": lat, "hits": hits, "hit_records": hit_records,
+                          "began": began, "ended": _now()}), flush=True)
+
+
+def _ready(cold: float) -> None:
+    print(json.dumps({"cold_s": cold}), flush=True)
+
+
+def _worker(kind: str, root: str, worker: int, count: int, batch: int, tag: str) -> None:
+    """One process of a kind: prepare (the cold part), report ready, serve rounds."""
+    if kind == "baseline":
+        from convergent.records import Verdict, encode, finalize
+
+        lines = [encode(finalize(_draft(worker, i, tag), Verdict(False, "none")))
+                 for i in range(count)]
+        fd = os.open(Path(root) / f"baseline-{worker}.jsonl",
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+        def write(data: bytes) -> None:
+            os.write(fd, data)
+            os.fsync(fd)
+
+        _ready(0.0)
+        _serve(batch, lambda first, end: b"".join(lines[first:end]), write, lambda: 0)
+        os.close(fd)
+        return
     from convergent.contamination import screen_for
     from convergent.recorder import Recorder
     from convergent.screening import screen_batch
 
-    lat, hits = [], []
+    screen = kind == "with screening"
     with Recorder(root, verify=False, screen=screen) as rec:
         cold = 0.0
-        shortlisted: object = None
+        counter: Any = None
         if screen:
             t = time.perf_counter()
-            screen_batch(rec.root, rec.config, [_WARM])
+            screen_batch(rec.root, rec.config, [_warm(tag + "!" * (worker + 1))])
             cold = time.perf_counter() - t
-            shortlisted = screen_for(rec.root, rec.config)
-        _ready({"cold_s": cold})
-        before = getattr(shortlisted, "shortlisted", 0)
-        for start in range(0, count, batch):
-            drafts = [_draft(worker, i) for i in range(start, min(count, start + batch))]
-            t = time.perf_counter()
-            if batch == 1:
+            counter = screen_for(rec.root, rec.config)
+
+        def emit(drafts: list[dict[str, object]]) -> None:
+            if len(drafts) == 1:
                 rec.emit(drafts[0])
             else:
                 rec.emit_many(drafts)
-            lat.append(time.perf_counter() - t)
-            now = getattr(shortlisted, "shortlisted", 0)
-            if now != before:  # a record of this batch got past the prefilter
-                hits.append(lat[-1])
-                before = now
-    return {"lat": lat, "hits": hits}
+
+        _ready(cold)
+        _serve(batch, lambda first, end: [_draft(worker, i, tag) for i in range(first, end)],
+               emit, lambda: int(getattr(counter, "shortlisted", 0)))
 
 
-def _worker_baseline(root: str, worker: int, count: int, batch: int) -> dict[str, object]:
-    from convergent.records import Verdict, encode, finalize
-
-    lines = [encode(finalize(_draft(worker, i), Verdict(False, "none"))) for i in range(count)]
-    fd = os.open(Path(root) / "baseline.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    _ready({"cold_s": 0.0})
-    lat = []
-    for start in range(0, count, batch):
-        t = time.perf_counter()
-        os.write(fd, b"".join(lines[start:start + batch]))
-        os.fsync(fd)
-        lat.append(time.perf_counter() - t)
-    os.close(fd)
-    return {"lat": lat, "hits": []}
-
-
-def _run(kind: str, root: str, procs: int, count: int, batch: int) -> dict[str, float]:
-    """Throughput from the go (every process prepared and warmed up) to the last record."""
+def _start(kind: str, root: str, procs: int, count: int, batch: int, tag: str
+           ) -> tuple[list[subprocess.Popen[str]], list[float]]:
     children = [subprocess.Popen([sys.executable, str(HERE), "--worker", kind, "--root", root,
-                                  "--id", str(w), "--records", str(count), "--batch", str(batch)],
+                                  "--id", str(w), "--records", str(count), "--batch", str(batch),
+                                  "--tag", tag],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                 for w in range(procs)]
     colds = []
     for child in children:
         assert child.stdout is not None
         colds.append(json.loads(child.stdout.readline())["cold_s"])
-    start = time.perf_counter()
-    lat: list[float] = []
-    hits: list[float] = []
+    return children, colds
+
+
+def _round(children: list[subprocess.Popen[str]], start: int, count: int
+           ) -> list[dict[str, Any]]:
     for child in children:
         assert child.stdin is not None
-        child.stdin.write("go\n")
+        child.stdin.write(f"{start} {count}\n")
         child.stdin.flush()
+    results = []
     for child in children:
-        out, _ = child.communicate()
-        assert child.returncode == 0
-        result = json.loads(out)
-        lat.extend(result["lat"])
-        hits.extend(result["hits"])
-    wall = time.perf_counter() - start
-    lat.sort()
-    return {"records_per_s": procs * count / wall, "p50_ms": statistics.median(lat) * 1e3,
+        assert child.stdout is not None
+        results.append(json.loads(child.stdout.readline()))
+    return results
+
+
+def _measure(root: str, procs: int, count: int, batch: int, rounds: int, tag: str
+             ) -> dict[str, dict[str, Any]]:
+    """Every kind's processes started and prepared, then the rounds, kinds in turn."""
+    started = {kind: _start(kind, root, procs, count, batch, tag) for kind in KINDS}
+    share = -(-count // rounds // batch) * batch  # records of a process per round
+    walls: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    others: dict[str, float] = dict.fromkeys(KINDS, 0.0)  # the walls less the hit emits
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+    for start in range(0, count, share):
+        size = min(share, count - start)
+        for kind in KINDS:
+            results = _round(started[kind][0], start, size)
+            wall = max(r["ended"] for r in results) - min(r["began"] for r in results)
+            walls[kind].append(wall)
+            others[kind] += wall - max(sum(r["hits"]) for r in results)
+            found[kind].extend(results)
+    for children, _ in started.values():
+        for child in children:
+            child.communicate()
+            assert child.returncode == 0
+    figures = {}
+    for kind in KINDS:
+        results = found[kind]
+        lat = sorted(x for r in results for x in r["lat"])
+        hits = [x for r in results for x in r["hits"]]
+        hit_records = sum(r["hit_records"] for r in results)
+        figures[kind] = {
+            "records_per_s": procs * count / sum(walls[kind]),
+            "round_rates": [procs * n / w for n, w in zip(_sizes(count, share), walls[kind],
+                                                          strict=True)],
+            "p50_ms": statistics.median(lat) * 1e3,
             "p99_ms": lat[int(len(lat) * 0.99) - 1] * 1e3,
-            "cold_s": statistics.median(colds), "hits": len(hits),
-            "hit_ms": statistics.mean(hits) * 1e3 if hits else 0.0}
+            "cold_s": statistics.median(started[kind][1]), "hits": len(hits),
+            "hit_ms": statistics.mean(hits) * 1e3 if hits else 0.0,
+            "others_per_s": (procs * count - hit_records) / others[kind]}
+    if count >= 40 and figures["with screening"]["hits"] < procs:
+        raise SystemExit("a screened process had no emit past the prefilter: the bench no "
+                         "longer measures a record that hits the shortlist")
+    return figures
+
+
+def _sizes(count: int, share: int) -> list[int]:
+    return [min(share, count - start) for start in range(0, count, share)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=3000, help="records per process")
     parser.add_argument("--batch", type=int, default=1, help="records per emit / fsync")
+    parser.add_argument("--rounds", type=int, default=50, help="rounds, kinds in turn")
     parser.add_argument("--worker")
     parser.add_argument("--root")
     parser.add_argument("--id", type=int, default=0)
+    parser.add_argument("--tag", default="")
     args = parser.parse_args()
     if args.worker:
-        if args.worker == "baseline":
-            result = _worker_baseline(args.root, args.id, args.records, args.batch)
-        else:
-            result = _worker_convergent(args.root, args.id, args.records, args.batch,
-                                        screen=args.worker == "screened")
-        print(json.dumps(result))
+        _worker(args.worker, args.root, args.id, args.records, args.batch, args.tag)
         return
     from convergent.repo import init_repo
 
@@ -165,28 +255,41 @@ def main() -> None:
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "bench@example.com")
     os.environ.setdefault("GIT_COMMITTER_NAME", "bench")
     os.environ.setdefault("GIT_COMMITTER_EMAIL", "bench@example.com")
-    print(f"emit benchmark: {args.records} records per process, batch {args.batch}")
+    print(f"emit benchmark: {args.records} records per process, batch {args.batch}, "
+          f"{args.rounds} rounds (kinds in turn)")
+    run = _tag()  # new text for the embedding cache (see the module's docstring)
     for procs in (1, 4):
         with tempfile.TemporaryDirectory() as tmp:
             root = str(init_repo(Path(tmp) / "records", install_hooks=False))
-            base = _run("baseline", root, procs, args.records, args.batch)
-            runs = {"append path": _run("convergent", root, procs, args.records, args.batch),
-                    "with screening": _run("screened", root, procs, args.records,
-                                           args.batch)}
+            figures = _measure(root, procs, args.records, args.batch, args.rounds,
+                               run + "^" * procs)
+        base = figures["baseline"]
         print(f"{procs} process{'es' if procs > 1 else ''}: baseline "
               f"{base['records_per_s']:,.0f} rec/s p50 {base['p50_ms']:.2f} ms "
               f"p99 {base['p99_ms']:.2f} ms")
-        for name, ours in runs.items():
+        for name in KINDS[1:]:
+            ours = figures[name]
             ratio = ours["records_per_s"] / base["records_per_s"]
             print(f"  convergent, {name}: {ours['records_per_s']:,.0f} rec/s "
                   f"p50 {ours['p50_ms']:.2f} ms p99 {ours['p99_ms']:.2f} ms | "
                   f"throughput ratio {ratio:.2f}")
-        screened, append = runs["with screening"], runs["append path"]
+        screened, append = figures["with screening"], figures["append path"]
+        by_round = sorted(s / b for s, b in zip(screened["round_rates"], base["round_rates"],
+                                                strict=True))
+        quartiles = statistics.quantiles(by_round, n=4) if len(by_round) > 1 else by_round * 3
         print(f"  screening / append path: "
-              f"{screened['records_per_s'] / append['records_per_s']:.2f}; cold (first "
-              f"screen of a shortlisted record, per process, before the timed run): "
-              f"{screened['cold_s']:.2f} s; emits whose records hit the shortlist: "
-              f"{screened['hits']}, {screened['hit_ms']:.1f} ms each")
+              f"{screened['records_per_s'] / append['records_per_s']:.2f}; screening / "
+              f"baseline by round: median {quartiles[1]:.2f} (quartiles {quartiles[0]:.2f}, "
+              f"{quartiles[2]:.2f}; {len(by_round)} rounds)")
+        print(f"  cold (first screen of a shortlisted record, per process, before the timed "
+              f"run): {screened['cold_s']:.2f} s")
+        print(f"  emits whose records hit the shortlist: {screened['hits']} "
+              f"({screened['hits'] // procs} a process), {screened['hit_ms']:.1f} ms each; "
+              f"the other emits (time less the hit emits): "
+              f"{screened['others_per_s']:,.0f} rec/s, throughput ratio "
+              f"{screened['others_per_s'] / base['records_per_s']:.2f}, "
+              f"{screened['others_per_s'] / append['records_per_s']:.2f} of the append path")
+
 
 if __name__ == "__main__":
     main()

@@ -25,8 +25,10 @@ are ``[decontamination]`` keys of the repo config (see
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -77,14 +79,15 @@ def contaminated(root: Path, config: Config, records: Sequence[Mapping[str, Any]
     """
     if not records:
         return []
-    benchmarks = configured_benchmarks(root, config)
-    ngram = ngram_findings(ngram_index(root, config, benchmarks), records)
+    index, screen = _prepared(root, config, build)
+    ngram = ngram_findings(index, records)
     named: dict[int, list[tuple[str, str]]] = {}
     for f in ngram:
         named.setdefault(f.record, []).append((f.benchmark, f.item_id))
-    screen = screen_for(root, config, benchmarks, build=build)
     # The items the n-gram stage named are shortlisted for the functional stage too.
     semantic, settled = screen.screen_settled(records, named)
+    if not ngram and not semantic:
+        return []  # the usual case
     solved = {(f.record, f.benchmark, f.item_id) for f in semantic if f.stage == FUNCTIONAL}
     # A response run against an item's tests that fails them is a different problem on
     # the same topic, whatever phrases it shares with the item (as for the text stage).
@@ -93,6 +96,46 @@ def contaminated(root: Path, config: Config, records: Sequence[Mapping[str, Any]
     kept = {(f.record, f.benchmark, f.item_id) for f in found}
     found += [f for f in semantic if (f.record, f.benchmark, f.item_id) not in kept]
     return sorted(found, key=lambda f: f.record)  # stable: the n-gram stage's first
+
+
+# --- what is built once per process --------------------------------------------------------
+#
+# emit screens one small batch after another: the n-gram index and the screen a call
+# needs are looked up in one step, by what decides them (the records repo, each
+# benchmark's identity, the config's sections, compared by value), and only a change goes
+# the long way (ngram_index and screen_for, each with its own per-content cache).
+
+# The sections of a repo config the stages read (benchmarks, n, thresholds, sandbox limits).
+_SECTIONS = ("decontamination", "sandbox")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    key: tuple[object, ...]
+    sections: tuple[object, ...]  # a private copy: the caller's config may change
+    index: NgramIndex
+    screen: Screen
+
+
+_PREPARED: list[_Prepared] = []
+
+
+def _prepared(root: Path, config: Config, build: bool) -> tuple[NgramIndex, Screen]:
+    """The n-gram index and the screen for this repo and config, as :func:`ngram_index`
+    and :func:`screen_for` would find them, at a fraction of the cost when nothing
+    changed: the benchmarks' registration, one stat per benchmark file, a comparison."""
+    benchmarks = configured_benchmarks(root, config)
+    key = (str(root), build, tuple(_identity(b, DEFAULT_N) for b in benchmarks))
+    sections = tuple(config.get(name) for name in _SECTIONS)
+    for known in _PREPARED:
+        if known.key == key and known.sections == sections:
+            return known.index, known.screen
+    index = ngram_index(root, config, benchmarks)
+    screen = screen_for(root, config, benchmarks, build=build)
+    if len(_PREPARED) >= 4:
+        del _PREPARED[0]
+    _PREPARED.append(_Prepared(key, copy.deepcopy(sections), index, screen))
+    return index, screen
 
 
 def external_record(prompt: str, completion: str) -> dict[str, Any]:

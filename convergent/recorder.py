@@ -87,7 +87,8 @@ class Recorder:
             return [None] * len(records)
         from convergent.screening import screen_batch
 
-        return screen_batch(self.root, self.config, records)
+        # ts and id are the recorder's own (its clock, the content's hash: see _finalize).
+        return screen_batch(self.root, self.config, records, filled=("ts", "id"))
 
     def emit(self, draft: Mapping[str, Any]) -> dict[str, Any]:
         """Append one draft; returns the full record once it is durable on disk."""

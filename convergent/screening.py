@@ -10,7 +10,8 @@ one secrets scan over all its records.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,18 @@ DECONTAMINATION = "decontamination"
 SECRETS = "secrets"
 
 
-def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]]
-                 ) -> list[RecordError | None]:
+def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]], *,
+                 filled: Collection[str] = ()) -> list[RecordError | None]:
     """Per record, why it is refused (a :class:`RecordError` whose field is the rule's
     gate id), or None. Decontamination is about training pairs (experiences); a
     credential has no place in any record. A decontamination check that cannot run
-    refuses every experience of the batch (fail closed)."""
-    from convergent.contamination import contaminated
-    from convergent.gates.secrets import record_secrets
+    refuses every experience of the batch (fail closed).
 
+    ``filled``: top-level fields the caller wrote itself from its clock and a content
+    hash (the recorder's ``ts`` and ``id``, see :func:`convergent.records.finalize`):
+    they hold no emitter text, so they are not scanned for credentials (a hand edit of
+    them is, by the gate at every commit)."""
+    contaminated, record_secrets = _rules()
     errors: list[RecordError | None] = [None] * len(records)
     experiences = [n for n, r in enumerate(typed(records)) if r.kind == "experience"]
     if experiences:
@@ -44,13 +48,25 @@ def screen_batch(root: Path, config: Config, records: Sequence[Mapping[str, Any]
             for finding in findings:
                 n = experiences[finding.record]
                 errors[n] = errors[n] or RecordError(DECONTAMINATION, finding.message)
-    for n, message in record_secrets(records):
+    scanned = [{k: v for k, v in r.items() if k not in filled} for r in records] if filled \
+        else records
+    for n, message in record_secrets(scanned, remember=True):
         errors[n] = errors[n] or RecordError(SECRETS, message)
     return errors
 
 
-def screen(root: Path, config: Config, record: Mapping[str, Any]) -> None:
+def screen(root: Path, config: Config, record: Mapping[str, Any], *,
+           filled: Collection[str] = ()) -> None:
     """Raise the :class:`RecordError` of :func:`screen_batch` for one record, if any."""
-    [error] = screen_batch(root, config, [record])
+    [error] = screen_batch(root, config, [record], filled=filled)
     if error is not None:
         raise error
+
+
+@functools.cache
+def _rules() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The two rules, imported on first use (the gates sit above this module), once."""
+    from convergent.contamination import contaminated
+    from convergent.gates.secrets import record_secrets
+
+    return contaminated, record_secrets

@@ -170,3 +170,26 @@ def _selectivity(found: frozenset[str] | None) -> tuple[int, int]:
     """Longer needles first (rarer in text), then fewer of them."""
     assert found
     return (min(len(n) for n in found), -len(found))
+
+
+def trie(needles: set[str] | frozenset[str]) -> str:
+    """A regex that finds a needle wherever one of ``needles`` is, as a trie of
+    alternations (a search fails at the first character no needle has there, instead of
+    trying each needle in turn). A needle another one starts with ends the match there:
+    where the longer one is, so is the shorter."""
+    root: dict[str, Any] = {}
+    for needle in needles:
+        node = root
+        for char in needle:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a needle ends here
+
+    def alternation(node: dict[str, Any]) -> str:
+        if "" in node:
+            return ""
+        parts = [re.escape(char) + alternation(child) for char, child in sorted(node.items())]
+        if len(parts) <= 1:
+            return "".join(parts)
+        return "(?:" + "|".join(parts) + ")"
+
+    return alternation(root)

@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
+from convergent.gates.regex_needles import trie
+
 _FLAGS = re.ASCII | re.IGNORECASE
 _H = r"[^\S\n]*"  # horizontal whitespace: a match never crosses a line
 _SECRET_WORD = (r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|"
@@ -175,26 +177,50 @@ def find_secrets(lines: Iterable[str], *, prefilter: bool = True) -> dict[str, l
                 if any(_flags(detector, line, m) for m in detector.pattern.finditer(line)):
                     found.setdefault(line, set()).add(detector.kind)
         return {line: sorted(kinds) for line, kinds in found.items()}
-    text = "\n".join(distinct)
-    lowered = text.lower()
+    # Lowered line by line, so that a line's offsets are known in the lowered text too
+    # (lowering can change a non-ASCII string's length).
+    low = [line.lower() for line in distinct]
+    lowered = "\n".join(low)
     present = {needle for needle in _NEEDLES if needle in lowered}
     if not present:
         return {}
-    # ASCII text lowers character for character: a case-insensitive search is then a
-    # plain one of the lowered text, at the same offsets (several times faster).
-    folded = text.isascii()
-    starts = list(accumulate((len(line) + 1 for line in distinct), initial=0))
+    starts = list(accumulate((len(line) + 1 for line in low), initial=0))
     for detector in DETECTORS:
         if present.isdisjoint(detector.needles):
             continue
+        # Only the lines holding a needle can hold a match (a match is within one line).
+        held = [distinct[n] for n in _lines_holding(_search(detector.needles), lowered, starts)]
+        text = "\n".join(held)
         pattern, haystack = detector.pattern, text
-        if folded and pattern.flags & re.IGNORECASE:
-            pattern, haystack = _folded(pattern), lowered
+        # ASCII text lowers character for character: a case-insensitive search is then a
+        # plain one of the lowered text, at the same offsets (several times faster).
+        if text.isascii() and pattern.flags & re.IGNORECASE:
+            pattern, haystack = _folded(pattern), text.lower()
+        held_starts = list(accumulate((len(line) + 1 for line in held), initial=0))
         for match in pattern.finditer(haystack):
             if _flags(detector, text, match):
-                line = distinct[bisect_right(starts, match.start()) - 1]
+                line = held[bisect_right(held_starts, match.start()) - 1]
                 found.setdefault(line, set()).add(detector.kind)
     return {line: sorted(kinds) for line, kinds in found.items()}
+
+
+@functools.cache
+def _search(found: tuple[str, ...]) -> re.Pattern[str]:
+    """One search for any of a detector's needles (see :func:`trie`)."""
+    return re.compile(trie(frozenset(found)))
+
+
+def _lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> list[int]:
+    """Indexes of the lines of ``lowered`` (lines joined by "\\n", starting at ``starts``)
+    that hold a match of ``search``, in order."""
+    found = []
+    # One hit per line: the search goes on at the next line's start.
+    match = search.search(lowered)
+    while match is not None:
+        line = bisect_right(starts, match.start()) - 1
+        found.append(line)
+        match = search.search(lowered, starts[line + 1])
+    return found
 
 
 @functools.cache

@@ -9,7 +9,9 @@ arguments, headers, environment defaults and URLs; current key formats). Problem
 the log line, the field and the secret type, never the secret itself.
 
 Distinct lines are scanned once, and a prefilter (see :func:`_candidates`) skips, in one
-pass over all of them, the lines no plugin pattern can match, which is most of them.
+pass over all of them, the lines no plugin pattern can match, which is most of them. At
+``emit``, which screens one small batch after another, what this process scanned before
+is not scanned again (see :func:`_verdicts`): a record pays for its new lines only.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import functools
 import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
-from convergent.gates.regex_needles import needles
+from convergent.gates.regex_needles import needles, trie
 from convergent.gates.secret_detectors import find_secrets, is_placeholder
 
 GATE = "secrets"
@@ -36,36 +39,90 @@ def check_secrets(ctx: GateContext) -> Iterator[Problem]:
         yield Problem(lines[n].path, lines[n].lineno, GATE, message)
 
 
-def record_secrets(records: Sequence[Any]) -> Iterator[tuple[int, str]]:
+def record_secrets(records: Sequence[Any], *, remember: bool = False
+                   ) -> Iterator[tuple[int, str]]:
     """(index, message) for each credential in a batch of records, in record order: the
     gate's rule, which emit's screening calls once per batch. Each distinct line of the
-    batch is scanned once, behind the sound prefilter (see :func:`_scan`)."""
+    batch is scanned once, behind the sound prefilter (see :func:`_scan`). ``remember``
+    (emit's screening, one small batch after another): a line this process scanned so
+    before is not scanned again (see :func:`_verdicts`); a check scans all its lines."""
     strings: set[str] = set()
     for record in records:
         _collect(record, strings)
-    scanned = _scan({part for text in strings for part in text.splitlines()})
-    if not scanned:
+    if remember:
+        flagged = _verdicts(strings)
+    else:
+        flagged = _scan({part for text in strings for part in text.splitlines()})
+    if not flagged:
         return  # the usual case: no line of any string is a credential
     for n, record in enumerate(records):
         for where, text in _strings(record, ""):
             for number, part in enumerate(text.splitlines(), 1):
-                for kind in scanned.get(part, ()):
+                for kind in flagged.get(part, ()):
                     yield n, (f"{where} line {number}: looks like a credential ({kind}); "
                               "remove it from the record")
+
+
+# What this process scanned before: texts none of whose lines is a credential, and lines
+# that are, with their secret types. A line's verdict depends on that line alone (see
+# :func:`_scan`), and a record's keys and most of its values recur from record to record,
+# which emit screens a batch (often of one) at a time: only its new lines are scanned.
+# Bounded: long texts are not kept (they rarely recur), and the tables are emptied when
+# full.
+_CLEAN: set[str] = set()
+_FLAGGED: dict[str, list[str]] = {}
+_KEPT_MAX = 65_536
+_KEPT_TEXT_MAX = 256
+
+
+def _verdicts(strings: set[str]) -> dict[str, list[str]]:
+    """The secret types of each line of ``strings`` that has any: what :func:`_scan`
+    finds, with the texts and lines scanned before in this process known already."""
+    texts = strings - _CLEAN
+    lines = {part for text in texts for part in text.splitlines()}
+    fresh = lines - _CLEAN
+    flagged: dict[str, list[str]] = {}
+    for line in fresh & _FLAGGED.keys():
+        kinds = _FLAGGED.get(line)  # None if another thread emptied the table meanwhile
+        if kinds:
+            flagged[line] = kinds
+    fresh -= flagged.keys()
+    scanned = _scan(fresh) if fresh else {}
+    flagged.update(scanned)
+    if len(_CLEAN) + len(_FLAGGED) + len(texts) + len(fresh) > _KEPT_MAX:
+        _CLEAN.clear()
+        _FLAGGED.clear()
+    for line in fresh:
+        if len(line) <= _KEPT_TEXT_MAX:
+            if line in scanned:
+                _FLAGGED[line] = scanned[line]
+            else:
+                _CLEAN.add(line)
+    if not flagged:
+        # Every text of the batch is clean: kept whole, so a recurring one is not split.
+        _CLEAN.update(text for text in texts if len(text) <= _KEPT_TEXT_MAX)
+    return flagged
 
 
 def _collect(value: Any, strings: set[str]) -> None:
     """Add every string of a JSON value (keys included) to ``strings``: what
     :func:`_strings` yields, without the field paths, which only a finding needs."""
-    if isinstance(value, str):
-        strings.add(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            strings.add(str(key))
-            _collect(item, strings)
-    elif isinstance(value, list):
-        for item in value:
-            _collect(item, strings)
+    add, stack = strings.add, [value]
+    while stack:
+        value = stack.pop()
+        if type(value) is str:  # most values: no isinstance chain
+            add(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                add(key if type(key) is str else str(key))
+                if type(item) is str:
+                    add(item)
+                else:
+                    stack.append(item)
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            add(value)
 
 
 def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
@@ -91,8 +148,7 @@ def _scan(lines: set[str], *, prefilter: bool = True) -> dict[str, list[str]]:
     """
     # Ours name what detect-secrets misses; on a line it flags, its kinds are the ones given.
     found = find_secrets(lines, prefilter=prefilter)
-    candidates = _candidates(sorted(lines), _default_prefilters()) if prefilter else sorted(
-        lines)
+    candidates = _candidates(sorted(lines), _default_plan()) if prefilter else sorted(lines)
     if not candidates:  # the common case: no settings, no plugins, no pipeline
         return found
     # Imported here: detect-secrets pulls in requests, which commands without records skip.
@@ -171,54 +227,143 @@ def _default_prefilters() -> tuple[_Prefilter, ...] | None:
     return tuple(prefilters)
 
 
-def _candidates(lines: list[str], prefilters: tuple[_Prefilter, ...] | None) -> list[str]:
+# The prefilters by their needle search, in first-seen order (several patterns of a plugin
+# often share one): the search and the patterns (with their folded forms) behind it.
+_Group = tuple[re.Pattern[str] | None, tuple[tuple[re.Pattern[str], re.Pattern[str] | None], ...]]
+# Searches of at most this many needles are made by substring tests of each needle, which
+# cost less than a regex search over short text; bigger ones by the search itself.
+_FEW_NEEDLES = 8
+# Needles this long or longer are rare in text: the searches made of them only are first
+# made all at once (one search for every such needle), and one by one only if it finds one.
+_RARE_LENGTH = 3
+# Search -> the needles it looks for, for every search _needle_search made.
+_NEEDLES_OF: dict[re.Pattern[str], tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How a batch's lines are prefiltered: the groups; those with a short needle (looked
+    for one by one); those whose needles are all rare (looked for one by one only when
+    ``any_rare``, a search for all their needles at once, finds one); those without
+    needles (which see every line); and the needles of the groups with few."""
+
+    groups: tuple[_Group, ...]
+    common: tuple[int, ...]
+    rare: tuple[int, ...]
+    any_rare: re.Pattern[str] | None
+    everywhere: tuple[int, ...]
+    few: dict[int, tuple[str, ...]]
+
+    def holding(self, lowered: str) -> list[int]:
+        """The groups some needle of which ``lowered`` holds."""
+        found = [g for g in self.common if self._holds(g, lowered)]
+        if self.any_rare is not None and self.any_rare.search(lowered):
+            found += [g for g in self.rare if self._holds(g, lowered)]
+        return found
+
+    def _holds(self, g: int, lowered: str) -> bool:
+        few = self.few.get(g)
+        if few is not None:
+            return any(needle in lowered for needle in few)
+        search = self.groups[g][0]
+        return search is not None and search.search(lowered) is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _default_plan() -> _Plan | None:
+    """The plan of :func:`_default_prefilters`, built once per process."""
+    prefilters = _default_prefilters()
+    if prefilters is None:
+        return None
+    members: dict[re.Pattern[str] | None, list[tuple[re.Pattern[str], re.Pattern[str] | None]]]
+    members = {}
+    for pattern, folded, search in prefilters:
+        members.setdefault(search, []).append((pattern, folded))
+    groups = tuple((search, tuple(patterns)) for search, patterns in members.items())
+    common, rare, everywhere, few = [], [], [], {}
+    rare_needles: set[str] = set()
+    for n, (search, _) in enumerate(groups):
+        if search is None:
+            everywhere.append(n)
+            continue
+        found = _NEEDLES_OF[search]
+        if len(found) <= _FEW_NEEDLES:
+            few[n] = found
+        if min(len(needle) for needle in found) >= _RARE_LENGTH:
+            rare.append(n)
+            rare_needles.update(found)
+        else:
+            common.append(n)
+    # A needle holding another is found wherever that one is: the shorter one suffices.
+    shortest = {n for n in rare_needles if not any(m != n and m in n for m in rare_needles)}
+    return _Plan(groups, tuple(common), tuple(rare),
+                 re.compile(trie(shortest)) if shortest else None, tuple(everywhere), few)
+
+
+def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
     """The lines some prefilter pattern matches (all of them without prefilters).
 
-    A pattern with needles runs only over the lines that hold one of them (found by one
-    search of the lowered ASCII lines) and over every non-ASCII line (whose case folds in
-    ways lowering does not show): a line holding none cannot hold a match. Most lines
-    hold no needle of most patterns, so most patterns never run at all.
+    A pattern with needles runs only over the lines that hold one of them (found by
+    searching the lowered ASCII lines) and over every non-ASCII line (whose case folds in
+    ways lowering does not show): a line holding none cannot hold a match. Which
+    searches find anything at all is first known over all the lines at once (see
+    :meth:`_Plan.holding`): most batches hold no needle of most patterns, so most patterns
+    never run.
     """
-    if prefilters is None:
+    if plan is None:
         return lines
     # Non-ASCII lines are left out of the needle search ("" in their place).
     lowered = "\n".join(line.lower() if line.isascii() else "" for line in lines)
     others = [n for n, line in enumerate(lines) if not line.isascii()]
+    groups = plan.groups
+    found = plan.holding(lowered)
     starts = list(accumulate((len(line) + 1 if line.isascii() else 1 for line in lines),
-                             initial=0))
-    holding: dict[re.Pattern[str], list[int]] = {}
-
-    def lines_holding(search: re.Pattern[str]) -> list[int]:
-        found = holding.get(search)
-        if found is None:
-            found = holding[search] = []
-            # One hit per line: the search goes on at the next line's start. Sound, as a
-            # search from before a needle finds a hit at or before it.
-            match = search.search(lowered)
-            while match is not None:
-                line = bisect_right(starts, match.start()) - 1
-                found.append(line)
-                match = search.search(lowered, starts[line + 1])
-            if others:
-                found = holding[search] = sorted({*found, *others})
-        return found
-
+                             initial=0)) if found else []
     keep = bytearray(len(lines))
-    for pattern, folded, search in prefilters:
-        chosen: Sequence[int] = range(len(lines)) if search is None else lines_holding(search)
-        if chosen:
+    # Without non-ASCII lines, only the groups with a needle somewhere, and those with none.
+    chosen_groups = range(len(groups)) if others else sorted({*found, *plan.everywhere})
+    for g in chosen_groups:
+        search, patterns = groups[g]
+        chosen: Sequence[int]
+        if search is None:
+            chosen = range(len(lines))
+        elif g in found:
+            chosen = _lines_holding(search, lowered, starts)
+            if others:
+                chosen = sorted({*chosen, *others})
+        elif others:
+            chosen = others
+        else:
+            continue  # no line holds a needle: no line can match
+        for pattern, folded in patterns:
             for n in _matching(pattern, folded, [lines[n] for n in chosen]):
                 keep[chosen[n]] = 1
     return [line for line, kept in zip(lines, keep, strict=True) if kept]
 
 
+def _lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> list[int]:
+    """Indexes of the lines of ``lowered`` (lines joined by "\n", starting at ``starts``)
+    that hold a match of ``search``, in order."""
+    found = []
+    # One hit per line: the search goes on at the next line's start. Sound, as a search
+    # from before a needle finds a hit at or before it.
+    match = search.search(lowered)
+    while match is not None:
+        line = bisect_right(starts, match.start()) - 1
+        found.append(line)
+        match = search.search(lowered, starts[line + 1])
+    return found
+
+
 @functools.cache
 def _needle_search(found: frozenset[str] | None) -> re.Pattern[str] | None:
-    """One search for any of ``found`` (longest first), shared by the patterns with the
-    same needles."""
+    """One search for any of ``found`` (a trie: see :func:`_trie`), shared by the
+    patterns with the same needles."""
     if found is None:
         return None
-    return re.compile("|".join(re.escape(n) for n in sorted(found, key=lambda n: (-len(n), n))))
+    search = re.compile(trie(found))
+    _NEEDLES_OF[search] = tuple(sorted(found))
+    return search
 
 
 def _matching(pattern: re.Pattern[str], folded: re.Pattern[str] | None,
