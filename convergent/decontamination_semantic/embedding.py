@@ -65,7 +65,7 @@ def embed(texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
         fresh = dict(zip(missing, vectors, strict=True))
         known.update(fresh)
         for text, vector in fresh.items():
-            _store_text(Path(_text_file(base, text)), vector)
+            _store(Path(_text_file(base, text)), vector)
     if len(_SEEN) + len(known) > _SEEN_MAX:
         _SEEN.clear()
     _SEEN.update(known)
@@ -116,7 +116,8 @@ def _load_text(path: str) -> np.ndarray | None:
     return vector if vector.ndim == 1 and vector.size else None
 
 
-def _store_text(path: Path, vector: np.ndarray) -> None:
+def _store(path: Path, vector: np.ndarray) -> None:
+    """Write ``vector`` to the cache file ``path`` atomically (a read-only cache is skipped)."""
     import numpy as np
 
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
@@ -146,12 +147,5 @@ def embed_cached(texts: Sequence[str], directory: Path | None = None) -> np.ndar
         if cached.shape[0] == len(texts):
             return cached
     vectors = embed(texts)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(tmp, vectors, allow_pickle=False)
-        os.replace(tmp, path)
-    except OSError:  # a read-only cache costs time, never a verdict
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    _store(path, vectors)
     return vectors

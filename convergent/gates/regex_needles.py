@@ -29,6 +29,7 @@ needles to it: they send non-ASCII lines to the regex itself.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
@@ -193,3 +194,17 @@ def trie(needles: set[str] | frozenset[str]) -> str:
         return "(?:" + "|".join(parts) + ")"
 
     return alternation(root)
+
+
+def lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> list[int]:
+    """Indexes of the lines of ``lowered`` (lines joined by "\n", starting at ``starts``)
+    that hold a match of ``search``, in order."""
+    found = []
+    # One hit per line: the search goes on at the next line's start. Sound, as a search
+    # from before a needle finds a hit at or before it.
+    match = search.search(lowered)
+    while match is not None:
+        line = bisect_right(starts, match.start()) - 1
+        found.append(line)
+        match = search.search(lowered, starts[line + 1])
+    return found

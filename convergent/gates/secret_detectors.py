@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
-from convergent.gates.regex_needles import trie
+from convergent.gates.regex_needles import lines_holding, trie
 
 _FLAGS = re.ASCII | re.IGNORECASE
 _H = r"[^\S\n]*"  # horizontal whitespace: a match never crosses a line
@@ -189,7 +189,7 @@ def find_secrets(lines: Iterable[str], *, prefilter: bool = True) -> dict[str, l
         if present.isdisjoint(detector.needles):
             continue
         # Only the lines holding a needle can hold a match (a match is within one line).
-        held = [distinct[n] for n in _lines_holding(_search(detector.needles), lowered, starts)]
+        held = [distinct[n] for n in lines_holding(_search(detector.needles), lowered, starts)]
         text = "\n".join(held)
         pattern, haystack = detector.pattern, text
         # ASCII text lowers character for character: a case-insensitive search is then a
@@ -208,19 +208,6 @@ def find_secrets(lines: Iterable[str], *, prefilter: bool = True) -> dict[str, l
 def _search(found: tuple[str, ...]) -> re.Pattern[str]:
     """One search for any of a detector's needles (see :func:`trie`)."""
     return re.compile(trie(frozenset(found)))
-
-
-def _lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> list[int]:
-    """Indexes of the lines of ``lowered`` (lines joined by "\\n", starting at ``starts``)
-    that hold a match of ``search``, in order."""
-    found = []
-    # One hit per line: the search goes on at the next line's start.
-    match = search.search(lowered)
-    while match is not None:
-        line = bisect_right(starts, match.start()) - 1
-        found.append(line)
-        match = search.search(lowered, starts[line + 1])
-    return found
 
 
 @functools.cache

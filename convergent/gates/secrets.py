@@ -25,7 +25,7 @@ from itertools import accumulate
 from typing import Any
 
 from convergent.gates.base import GateContext, Problem
-from convergent.gates.regex_needles import needles, trie
+from convergent.gates.regex_needles import lines_holding, needles, trie
 from convergent.gates.secret_detectors import find_secrets, is_placeholder
 
 GATE = "secrets"
@@ -328,7 +328,7 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
         if search is None:
             chosen = range(len(lines))
         elif g in found:
-            chosen = _lines_holding(search, lowered, starts)
+            chosen = lines_holding(search, lowered, starts)
             if others:
                 chosen = sorted({*chosen, *others})
         elif others:
@@ -339,20 +339,6 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
             for n in _matching(pattern, folded, [lines[n] for n in chosen]):
                 keep[chosen[n]] = 1
     return [line for line, kept in zip(lines, keep, strict=True) if kept]
-
-
-def _lines_holding(search: re.Pattern[str], lowered: str, starts: list[int]) -> list[int]:
-    """Indexes of the lines of ``lowered`` (lines joined by "\n", starting at ``starts``)
-    that hold a match of ``search``, in order."""
-    found = []
-    # One hit per line: the search goes on at the next line's start. Sound, as a search
-    # from before a needle finds a hit at or before it.
-    match = search.search(lowered)
-    while match is not None:
-        line = bisect_right(starts, match.start()) - 1
-        found.append(line)
-        match = search.search(lowered, starts[line + 1])
-    return found
 
 
 @functools.cache
