@@ -150,7 +150,8 @@ def proposal_problems(history: Sequence[Mapping[str, Any]], proposal: Mapping[st
     if not plan.ok or plan.gap is None:
         return list(plan.missing)
     needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
-    absent = sorted(needed - set(proposal.get("links") or []))
+    # Through the record type: links that are not a list of ids link nothing.
+    absent = sorted(needed - set(Record(proposal).links))
     if absent:
         return [f"proposal does not link the records it relies on: {', '.join(absent)}"]
     return []

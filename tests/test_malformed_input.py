@@ -373,3 +373,45 @@ def test_a_measured_lever_line_with_malformed_links_is_refused_never_crashed_on(
     assert f"{SEGMENT}:1: schema: links: must be a list of record ids" in result.stderr
     assert f"{SEGMENT}:1: levers-first: a measured lever try must link the gap record" in (
         result.stderr)
+
+
+@pytest.mark.parametrize(("links", "ids_as"), [
+    ("object", "keys"),  # {"<gap id>": 1, "<try id>": 1, ...}: set() of it is its keys
+    ("list", "plus_an_object"),  # the ids, then an object: set() of it raised TypeError
+])
+def test_a_proposal_line_whose_links_are_not_ids_is_refused_never_crashed_on(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch, links: str, ids_as: str) -> None:
+    """A proposal line past the hooks for a gap whose levers were all tried in order, its
+    links malformed: the levers-first gate, run alone (as the pre-commit framework's
+    `convergent-gate-levers-first` does), reads them through the record type, so an object
+    holding the needed ids as keys links nothing, and an object in the list is not an id
+    (before: the object passed the gate; the list crashed `check` with TypeError)."""
+    from gapflow import gap, levers, skip_git_hooks
+
+    with monkeypatch.context() as m:
+        skip_git_hooks(m)
+        needed = [gap(records_repo)["id"], *(t["id"] for t in levers(records_repo))]
+    value: Any = dict.fromkeys(needed, 1) if links == "object" else [*needed, {"not": "an id"}]
+    line = {"kind": "proposal", "claim": "distill gap strings", "confidence": 1.0,
+            "source": SOURCE, "links": value, "id": "sha256:" + "ab" * 32,
+            "ts": "2030-01-01T00:00:00.000000Z", "v": 1,
+            "evidence": {"type": "proposal", "gap": "strings", "levers": needed[1:]}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(line).encode() + b"\n")
+    lineno = len(log_lines(records_repo))
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "a proposal with malformed links")
+    def check(*gates: str) -> Any:
+        result = CliRunner().invoke(cli, ["check", "--all", *gates, "--repo",
+                                          str(records_repo)], catch_exceptions=False)
+        assert "Traceback" not in result.output
+        return result
+
+    full = check()
+    assert full.exit_code == 1, full.output
+    assert f"{SEGMENT}:{lineno}: schema: links: must be a list of record ids" in full.stderr
+    if links == "object":
+        for result in (full, check("--gate", "levers-first")):
+            assert result.exit_code == 1, result.output
+            assert f"{SEGMENT}:{lineno}: levers-first: proposal does not link the records " \
+                   "it relies on" in result.stderr, result.stderr
