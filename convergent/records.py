@@ -97,9 +97,9 @@ class Record:
 
     @property
     def verified(self) -> bool:
-        """Whether the record's verdict says verified (any true value: see
-        :attr:`verdict` for the exact one)."""
-        return bool(self.verdict.get("verified"))
+        """Whether the record's verdict says verified: the JSON ``true`` itself, never
+        another truthy value ("false", 1, a list) a hand-edited line may hold."""
+        return self.verdict.get("verified") is True
 
 
 def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list[Record]:
