@@ -68,11 +68,15 @@ class Record:
 
     @property
     def id(self) -> str:
-        return str(self.raw.get("id", ""))
+        """The id ("" when a record has none or one that is not a string: never its
+        spelling, so a null id is not the proposal an approval of "None" names)."""
+        value = self.raw.get("id")
+        return value if isinstance(value, str) else ""
 
     @property
     def ts(self) -> str:
-        return str(self.raw.get("ts", ""))
+        value = self.raw.get("ts")
+        return value if isinstance(value, str) else ""
 
     @property
     def claim(self) -> str:
@@ -217,6 +221,14 @@ def validate_draft(draft: Any) -> None:
     _check_str(draft, "response", required=kind == "experience")
     if "meta" in draft:
         _require(isinstance(draft["meta"], dict), "meta", "must be an object")
+
+
+def check_filled_strings(record: Mapping[str, Any]) -> None:
+    """``id`` and ``ts``, where a record has them, are strings: readers of history match
+    and order records by them (a null or a number would be spelt "None" or "5", a list is
+    unhashable). :class:`RecordError` naming the field otherwise."""
+    for field in ("id", "ts"):
+        _check_str(record, field, required=False)
 
 
 def validate_record(record: Any) -> None:

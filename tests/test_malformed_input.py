@@ -415,3 +415,44 @@ def test_a_proposal_line_whose_links_are_not_ids_is_refused_never_crashed_on(
             assert result.exit_code == 1, result.output
             assert f"{SEGMENT}:{lineno}: levers-first: proposal does not link the records " \
                    "it relies on" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("forged_id", [None, 5, True, ["sha256:x"]],
+                         ids=["null", "number", "bool", "list"])
+def test_a_proposal_whose_id_is_not_a_string_is_approved_by_nothing(
+        records_repo: Path, forged_id: Any) -> None:
+    """A proposal line whose id is not a string, and an approval naming that id as text
+    ("None", "5", ...), committed past the hooks: the line is no record to the readers of
+    history, so the cycle finds no proposal by that name and refuses there, as before the
+    typed refactor (Record.id spelt the id with str(), so the approval named "None" went on
+    to the Git checks for the proposal whose id is null, and crashed on them; a list id
+    crashed the cycle's id set with TypeError)."""
+    from convergent.trainer.cycle import due_proposals
+
+    spelt = str(forged_id)
+    proposal = {"kind": "proposal", "claim": "distill gap strings", "confidence": 1.0,
+                "source": SOURCE, "links": [], "id": forged_id,
+                "ts": "2030-01-01T00:00:00.000000Z", "v": 1,
+                "evidence": {"type": "proposal", "gap": "strings",
+                             "manifest": {"experiences": []}}}
+    approval = {"kind": "approval", "claim": f"approval of {spelt}", "confidence": 1.0,
+                "source": SOURCE, "links": [], "id": "sha256:" + "cd" * 32,
+                "ts": "2030-01-01T00:00:01.000000Z", "v": 1,
+                "evidence": {"type": "approval", "proposal": spelt, "commit": "0" * 40,
+                             "approved_by": "Ada Operator <ada@example.com>"}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        for record in (proposal, approval):
+            fh.write(canonical_json(record).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "a proposal without a string id")
+    due, refused = due_proposals(records_repo)
+    assert due == []
+    assert refused == [f"approval {approval['id']} names proposal {spelt}, which is not in "
+                       "the committed log"]
+    # The line is no record to any reader of history: its id is named, not spelt.
+    from convergent.history import read_log
+
+    records, problems = read_log(records_repo)
+    assert [r["id"] for r in records] == [approval["id"]]
+    assert problems == [f"{SEGMENT}:1: schema: id: must be a string, got "
+                        f"{type(forged_id).__name__.replace('NoneType', 'null')}"]
