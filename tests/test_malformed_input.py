@@ -456,3 +456,26 @@ def test_a_proposal_whose_id_is_not_a_string_is_approved_by_nothing(
     assert [r["id"] for r in records] == [approval["id"]]
     assert problems == [f"{SEGMENT}:1: schema: id: must be a string, got "
                         f"{type(forged_id).__name__.replace('NoneType', 'null')}"]
+
+
+@pytest.mark.parametrize("commit", ["0" * 40, "f" * 40, "0" * 64],
+                         ids=["zeros", "absent-sha1", "sha256-length"])
+def test_an_approval_naming_a_commit_that_is_not_there_is_refused_never_crashed_on(
+        records_repo: Path, commit: str) -> None:
+    """An approval line naming a full-length commit id that no object has, committed past
+    the hooks: the approval gate says the commit does not exist (GitPython resolved the id
+    lazily, so reading its parents raised ValueError out of `check`)."""
+    approval = {"kind": "approval", "claim": "approval", "confidence": 1.0, "source": SOURCE,
+                "links": [], "evidence": {"type": "approval", "proposal": "sha256:" + "ef" * 32,
+                                          "commit": commit, "approved_by": "Ada Operator"}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(approval).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "an approval of a commit not there")
+    for gates in (["--gate", "approval"], []):
+        result = CliRunner().invoke(cli, ["check", "--all", *gates, "--repo",
+                                          str(records_repo)], catch_exceptions=False)
+        assert "Traceback" not in result.output
+        assert result.exit_code == 1, result.output
+        assert f"{SEGMENT}:1: approval: approval commit {commit} does not exist" in (
+            result.stderr), result.stderr
