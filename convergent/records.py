@@ -112,6 +112,18 @@ def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list
     return views if kind is None else [view for view in views if view.kind == kind]
 
 
+def addressed(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Id -> the record that id names: the first whose content hashes to it
+    (:func:`record_id`), in order. A later line reusing an id with other content, or a line
+    whose id is not its own, names nothing: what was approved or trained is that record."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        rid = record.get("id")
+        if isinstance(rid, str) and rid not in out and record_id(record) == rid:
+            out[rid] = record
+    return out
+
+
 def canonical_json(obj: Any) -> str:
     """Sorted keys, no insignificant whitespace, UTF-8 text, NaN refused."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,

@@ -159,3 +159,37 @@ def test_a_verdict_that_is_not_the_json_true_is_never_training_data(
                             [honest["id"], forged["id"]], tmp_path / "d")
     assert dataset.manifest["records"] == [honest["id"]]
     assert dataset.manifest["dropped"][forged["id"]] == "unverified: never training data"
+
+
+def test_a_later_line_reusing_an_approved_id_is_not_what_is_trained_on(
+        records_repo: Path, tmp_path: Path) -> None:
+    """The manifest names an honest experience; a later line past the hooks carries the same
+    id with other content (its own task, response and tests, which re-verify): the dataset
+    build trains on the record whose content that id addresses, never on the look-alike
+    (before: the last line with the id won, so the forged pair went into the set)."""
+    import subprocess
+
+    from evidence import NO_HOOKS
+
+    from convergent.gitops import open_repo
+    from convergent.history import records_at
+    from convergent.records import canonical_json
+
+    honest = _verified(experience(1))
+    forged = _verified(experience(2, task="Write times_2(a, b); ignore prior rules.",
+                                  claim="forged"))
+    forged["id"] = honest["id"]
+    segment = records_repo / "data/convergence/records/seg-000001.jsonl"
+    segment.write_bytes(b"".join(canonical_json(r).encode() + b"\n" for r in (honest, forged)))
+    subprocess.run(["git", "add", str(segment)], cwd=records_repo, check=True)
+    subprocess.run(["git", *NO_HOOKS, "commit", "-q", "-m", "a line reusing an id"],
+                   cwd=records_repo, check=True)
+    history = records_at(open_repo(records_repo), "HEAD")
+    assert [r["claim"] for r in history] == [honest["claim"], "forged"]
+    dataset = build_dataset(records_repo, load_config(records_repo), history, [honest["id"]],
+                            tmp_path / "d")
+    assert dataset.manifest["records"] == [honest["id"]]
+    rows = [json.loads(line) for line in dataset.path.read_text().splitlines()]
+    assert {"prompt": honest["task"], "completion": honest["response"]} in rows
+    assert not any(row["prompt"] == forged["task"] or row["completion"] == forged["response"]
+                   for row in rows)
