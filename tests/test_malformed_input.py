@@ -479,3 +479,42 @@ def test_an_approval_naming_a_commit_that_is_not_there_is_refused_never_crashed_
         assert result.exit_code == 1, result.output
         assert f"{SEGMENT}:1: approval: approval commit {commit} does not exist" in (
             result.stderr), result.stderr
+
+
+@pytest.mark.parametrize(("kind", "drop", "exit_code"), [
+    ("gap", "ts", 1), ("gap", "id", 1), ("gap", "target", 1),
+    ("lever", "ts", 0), ("lever", "id", 0),
+], ids=["gap-no-ts", "gap-no-id", "gap-no-target", "lever-no-ts", "lever-no-id"])
+def test_a_gap_or_lever_line_without_id_ts_or_target_is_refused_never_crashed_on(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch, kind: str, drop: str,
+        exit_code: int) -> None:
+    """After a gap and its three lever tries, a hand-made line past the hooks repeats the
+    gap (the latest, which counts) or the last try, without its id, ts or target:
+    `convergent propose` refuses the gap (nothing can order tries after it, link it or
+    compare with it), and ignores the try (the honest one counts; it is what the
+    proposal links), instead of raising KeyError."""
+    from gapflow import gap, levers, skip_git_hooks
+
+    with monkeypatch.context() as m:
+        skip_git_hooks(m)
+        the_gap = gap(records_repo)
+        tries = levers(records_repo)
+    line = dict(the_gap if kind == "gap" else tries[-1])
+    if drop == "target":
+        line["evidence"] = {k: v for k, v in line["evidence"].items() if k != "target"}
+    else:
+        del line[drop]
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(line).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", f"a {kind} line without {drop}")
+    result = CliRunner().invoke(cli, ["propose", "--gap", "strings", "--repo",
+                                      str(records_repo)], catch_exceptions=False)
+    assert "Traceback" not in result.output
+    assert result.exit_code == exit_code, result.output
+    if kind == "gap":
+        assert "gap 'strings' (" in result.stderr and "has no id, ts or numeric " \
+               "evidence.target: measure it again" in result.stderr, result.stderr
+    else:
+        assert f"`{the_gap['id'][:19]}`" in result.stdout and f"`{tries[-1]['id'][:19]}`" in (
+            result.stdout)
