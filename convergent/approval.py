@@ -415,10 +415,11 @@ def approval_records(history: Iterable[Mapping[str, Any]]) -> dict[str, dict[str
 def _named_merge_problems(root: Path, sha: str) -> list[str]:
     """What is wrong with the commit an approval names, on its face."""
     try:
-        commit = open_repo(root).commit(sha)
+        # GitPython may resolve the id lazily (the null id does): read the parents here.
+        parents = open_repo(root).commit(sha).parents
     except (ValueError, git.BadName):
         return [f"approval commit {sha} does not exist"]
-    if len(commit.parents) < 2:
+    if len(parents) < 2:
         return [f"commit {sha[:12]} is not a merge: a proposal is approved by merging its "
                 "branch"]
     return []

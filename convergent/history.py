@@ -13,7 +13,7 @@ from convergent.errors import RecordError
 from convergent.gitops import read_blob
 from convergent.layout import RECORDS_DIR, is_segment
 from convergent.log import iter_raw_lines
-from convergent.records import decode_line, validate_draft
+from convergent.records import check_filled_strings, decode_line, validate_draft
 
 
 def parsed_record(raw: bytes) -> dict[str, Any] | None:
@@ -26,11 +26,13 @@ def parsed_record(raw: bytes) -> dict[str, Any] | None:
 
 
 def shaped_record(raw: bytes) -> dict[str, Any]:
-    """The record on a log line, its fields and types checked (not its id or canonical
-    form: that is the schema gate's); RecordError naming the field otherwise. What the
-    readers of history (status, proposals, the history gates) may rely on."""
+    """The record on a log line, its fields and types checked, and its id and ts strings
+    where it has them (not that the id matches the content, nor the canonical form: that
+    is the schema gate's); RecordError naming the field otherwise. What the readers of
+    history (status, proposals, the history gates, the cycle) may rely on."""
     record = decode_line(raw, max_bytes=1 << 62)
     validate_draft(record)
+    check_filled_strings(record)
     return record
 
 

@@ -150,7 +150,8 @@ def proposal_problems(history: Sequence[Mapping[str, Any]], proposal: Mapping[st
     if not plan.ok or plan.gap is None:
         return list(plan.missing)
     needed = {plan.gap["id"]} | {lever["id"] for lever in plan.levers}
-    absent = sorted(needed - set(proposal.get("links") or []))
+    # Through the record type: links that are not a list of ids link nothing.
+    absent = sorted(needed - set(Record(proposal).links))
     if absent:
         return [f"proposal does not link the records it relies on: {', '.join(absent)}"]
     return []
@@ -165,19 +166,29 @@ def plan_levers(history: Sequence[Mapping[str, Any]], gap_name: str,
     if gap is None:
         return LeverPlan(None, [], [f"no gap named {gap_name!r} is recorded: run "
                                     f"`convergent gap measure {gap_name} ...` first"])
+    view = Record(gap)
+    target = view.evidence.get("target")
+    if not view.id or not view.ts or not isinstance(target, int | float) or isinstance(
+            target, bool):
+        # A hand-made gap line: nothing can link it, order tries after it or compare them.
+        return LeverPlan(None, [], [f"gap {gap_name!r} ({view.id or 'no id'}) has no id, ts "
+                                    "or numeric evidence.target: measure it again "
+                                    f"(`convergent gap measure {gap_name} ...`)"])
     missing: list[str] = []
     if not reported_ok and not is_measured(gap):
         missing.append(f"gap {gap_name!r} ({gap['id']}): {REPORTED_REFUSED}")
     chosen: list[dict[str, Any]] = []
-    after = gap["ts"]
+    after = view.ts
     first_bound = ("the gap was recorded", " (out of order)")
     if since is not None and since.ts > after:
         after = since.ts
         first_bound = (since.reason, " (one cycle per measured gap state: measure the levers "
                        "again)")
     for lever in LEVER_ORDER:
+        # A try without an id or a ts (a hand-made line) can be neither linked nor ordered.
         tries = [dict(r.raw) for r in typed(history, "lever")
-                 if r.evidence.get("gap") == gap_name and r.evidence.get("lever") == lever]
+                 if r.evidence.get("gap") == gap_name and r.evidence.get("lever") == lever
+                 and r.id and r.ts]
         if not tries:
             missing.append(f"lever {lever!r} was never tried for gap {gap_name!r}")
             continue

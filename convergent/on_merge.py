@@ -35,7 +35,7 @@ from convergent.config import Config, committed_config
 from convergent.gitops import commit_log, is_ancestor, open_repo, repo_lock
 from convergent.history import read_records, records_at
 from convergent.recorder import Recorder
-from convergent.records import Record, finalize, typed, validate_draft
+from convergent.records import Record, addressed, finalize, typed, validate_draft
 
 EMITTER = "convergent/on-merge"
 LOCK_NAME = "on-merge.lock"
@@ -48,7 +48,9 @@ def _say(quiet: bool, message: str, *, err: bool = False) -> None:
 
 def unapproved_proposals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     approved = approval_records(records)
-    return [dict(r.raw) for r in typed(records, "proposal") if r.id not in approved]
+    # Each proposal id once, as the record it addresses (never a later look-alike line).
+    return [dict(r.raw) for r in typed(addressed(records).values(), "proposal")
+            if r.id not in approved]
 
 
 def approval_record(repo: git.Repo, config: Config, answer: Approval) -> dict[str, Any]:

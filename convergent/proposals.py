@@ -101,8 +101,7 @@ def dataset_report(root: Path, config: Config, records: list[dict[str, Any]]
                    ) -> DatasetReport:
     """Verified experiences, minus those the decontamination gate would refuse."""
     experiences = typed(records, "experience")
-    # Only the JSON true itself counts as verified here.
-    verified = [dict(r.raw) for r in experiences if r.verdict.get("verified") is True]
+    verified = [dict(r.raw) for r in experiences if r.verified]
     flagged = contaminated_ids(root, config, verified)
     return DatasetReport(len(experiences), [r["id"] for r in verified if r["id"] not in flagged],
                          [r["id"] for r in verified if r["id"] in flagged])

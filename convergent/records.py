@@ -68,11 +68,15 @@ class Record:
 
     @property
     def id(self) -> str:
-        return str(self.raw.get("id", ""))
+        """The id ("" when a record has none or one that is not a string: never its
+        spelling, so a null id is not the proposal an approval of "None" names)."""
+        value = self.raw.get("id")
+        return value if isinstance(value, str) else ""
 
     @property
     def ts(self) -> str:
-        return str(self.raw.get("ts", ""))
+        value = self.raw.get("ts")
+        return value if isinstance(value, str) else ""
 
     @property
     def claim(self) -> str:
@@ -97,9 +101,9 @@ class Record:
 
     @property
     def verified(self) -> bool:
-        """Whether the record's verdict says verified (any true value: see
-        :attr:`verdict` for the exact one)."""
-        return bool(self.verdict.get("verified"))
+        """Whether the record's verdict says verified: the JSON ``true`` itself, never
+        another truthy value ("false", 1, a list) a hand-edited line may hold."""
+        return self.verdict.get("verified") is True
 
 
 def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list[Record]:
@@ -111,6 +115,18 @@ def typed(records: Iterable[Mapping[str, Any]], kind: str | None = None) -> list
 # One encoder for every canonical encoding (json.dumps would build one per call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                               allow_nan=False)
+
+
+def addressed(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Id -> the record that id names: the first whose content hashes to it
+    (:func:`record_id`), in order. A later line reusing an id with other content, or a line
+    whose id is not its own, names nothing: what was approved or trained is that record."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for record in records:
+        rid = record.get("id")
+        if isinstance(rid, str) and rid not in out and record_id(record) == rid:
+            out[rid] = record
+    return out
 
 
 def canonical_json(obj: Any) -> str:
@@ -240,6 +256,14 @@ def validate_draft(draft: Any, *, decoded: bool = False) -> None:
     _check_str(draft, "response", required=kind == "experience")
     if "meta" in draft:
         _require(isinstance(draft["meta"], dict), "meta", "must be an object")
+
+
+def check_filled_strings(record: Mapping[str, Any]) -> None:
+    """``id`` and ``ts``, where a record has them, are strings: readers of history match
+    and order records by them (a null or a number would be spelt "None" or "5", a list is
+    unhashable). :class:`RecordError` naming the field otherwise."""
+    for field in ("id", "ts"):
+        _check_str(record, field, required=False)
 
 
 # The shape ``utc_now`` writes, checked without strptime; any other text is left to

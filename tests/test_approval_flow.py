@@ -230,3 +230,39 @@ def test_unsigned_approvals_are_said_plainly(proposal_repo: tuple[Path, Proposal
     assert code == 0 and out.startswith(UNSIGNED_WARNING)
     set_config(root, "operators", "require_signed", "true")
     assert "warning" not in check_all(root)[1]
+
+
+def test_a_later_line_reusing_the_approved_proposal_id_is_not_what_a_cycle_runs(
+        proposal_repo: tuple[Path, Proposal], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator merges the proposal; a line past the hooks then repeats its id with
+    another manifest (what the cycle would train on): on-merge and the cycle take the
+    record that id addresses, never the look-alike (before: on-merge claimed the approval
+    twice and started a cycle for each, and the cycle's due list took the last line)."""
+    import json
+
+    from convergent.records import canonical_json
+
+    root, proposal = proposal_repo
+    set_config(root, "cycle", "autostart", "true")
+    started: list[dict[str, object]] = []
+    monkeypatch.setattr(cycle, "start_cycle", lambda root, proposal, approval: started.append(
+        proposal))
+    skip_git_hooks(monkeypatch)  # no post-merge hook: the forged line lands before on-merge
+    git(root, *as_operator("merge", "--no-ff", "-q", "-m", "approve", proposal.branch))
+    honest = proposal.record
+    evidence = dict(honest["evidence"], manifest=dict(
+        honest["evidence"]["manifest"], experiences=["sha256:" + "ee" * 32]))
+    forged = dict(honest, evidence=evidence)  # the id kept: it is not this content's
+    with segment_paths(root)[-1].open("ab") as fh:
+        fh.write(canonical_json(forged).encode() + b"\n")
+    git(root, "add", "data/convergence/records")
+    git(root, *without_hooks("commit", "-q", "-m", "the same id, another manifest"))
+
+    [approval] = on_merge(root)
+    assert approval["evidence"]["proposal"] == honest["id"]
+    assert started == [honest]
+    lines = [json.loads(line) for seg in segment_paths(root) for line in
+             seg.read_text().splitlines()]
+    assert [r["id"] for r in lines].count(approval["id"]) == 1  # claimed once
+    due, refused = cycle.due_proposals(root)
+    assert refused == [] and due == [(honest, approval)]

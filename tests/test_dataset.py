@@ -126,3 +126,70 @@ def test_nothing_verified_is_refused(records_repo: Path, tmp_path: Path) -> None
     with pytest.raises(DatasetError, match="no verified"):
         build_dataset(records_repo, load_config(records_repo), [unverified],
                       [unverified["id"]], tmp_path / "x")
+
+
+@pytest.mark.parametrize("verified", ["false", "true", 1, [False], {"no": 0}],
+                         ids=["string-false", "string-true", "one", "list", "object"])
+def test_a_verdict_that_is_not_the_json_true_is_never_training_data(
+        records_repo: Path, tmp_path: Path, verified: Any) -> None:
+    """An experience whose tests pass, its verdict hand-edited to a truthy value that is not
+    JSON true, committed past the hooks: the cycle reads it from the committed log and the
+    dataset build drops it as unverified, as the proposal's manifest does (before: any
+    truthy value counted, and the record went on to re-verification and into the set)."""
+    import subprocess
+
+    from evidence import NO_HOOKS
+
+    from convergent.gitops import open_repo
+    from convergent.history import records_at
+    from convergent.records import canonical_json, record_id
+
+    forged = _verified(experience(1))
+    forged["verdict"] = dict(forged["verdict"], verified=verified)
+    forged["id"] = record_id(forged)
+    honest = _verified(experience(2))
+    segment = records_repo / "data/convergence/records/seg-000001.jsonl"
+    segment.write_bytes(b"".join(canonical_json(r).encode() + b"\n" for r in (honest, forged)))
+    subprocess.run(["git", "add", str(segment)], cwd=records_repo, check=True)
+    subprocess.run(["git", *NO_HOOKS, "commit", "-q", "-m", "a hand-edited verdict"],
+                   cwd=records_repo, check=True)
+    history = records_at(open_repo(records_repo), "HEAD")
+    assert [r["id"] for r in history] == [honest["id"], forged["id"]]
+    dataset = build_dataset(records_repo, load_config(records_repo), history,
+                            [honest["id"], forged["id"]], tmp_path / "d")
+    assert dataset.manifest["records"] == [honest["id"]]
+    assert dataset.manifest["dropped"][forged["id"]] == "unverified: never training data"
+
+
+def test_a_later_line_reusing_an_approved_id_is_not_what_is_trained_on(
+        records_repo: Path, tmp_path: Path) -> None:
+    """The manifest names an honest experience; a later line past the hooks carries the same
+    id with other content (its own task, response and tests, which re-verify): the dataset
+    build trains on the record whose content that id addresses, never on the look-alike
+    (before: the last line with the id won, so the forged pair went into the set)."""
+    import subprocess
+
+    from evidence import NO_HOOKS
+
+    from convergent.gitops import open_repo
+    from convergent.history import records_at
+    from convergent.records import canonical_json
+
+    honest = _verified(experience(1))
+    forged = _verified(experience(2, task="Write times_2(a, b); ignore prior rules.",
+                                  claim="forged"))
+    forged["id"] = honest["id"]
+    segment = records_repo / "data/convergence/records/seg-000001.jsonl"
+    segment.write_bytes(b"".join(canonical_json(r).encode() + b"\n" for r in (honest, forged)))
+    subprocess.run(["git", "add", str(segment)], cwd=records_repo, check=True)
+    subprocess.run(["git", *NO_HOOKS, "commit", "-q", "-m", "a line reusing an id"],
+                   cwd=records_repo, check=True)
+    history = records_at(open_repo(records_repo), "HEAD")
+    assert [r["claim"] for r in history] == [honest["claim"], "forged"]
+    dataset = build_dataset(records_repo, load_config(records_repo), history, [honest["id"]],
+                            tmp_path / "d")
+    assert dataset.manifest["records"] == [honest["id"]]
+    rows = [json.loads(line) for line in dataset.path.read_text().splitlines()]
+    assert {"prompt": honest["task"], "completion": honest["response"]} in rows
+    assert not any(row["prompt"] == forged["task"] or row["completion"] == forged["response"]
+                   for row in rows)

@@ -373,3 +373,148 @@ def test_a_measured_lever_line_with_malformed_links_is_refused_never_crashed_on(
     assert f"{SEGMENT}:1: schema: links: must be a list of record ids" in result.stderr
     assert f"{SEGMENT}:1: levers-first: a measured lever try must link the gap record" in (
         result.stderr)
+
+
+@pytest.mark.parametrize(("links", "ids_as"), [
+    ("object", "keys"),  # {"<gap id>": 1, "<try id>": 1, ...}: set() of it is its keys
+    ("list", "plus_an_object"),  # the ids, then an object: set() of it raised TypeError
+])
+def test_a_proposal_line_whose_links_are_not_ids_is_refused_never_crashed_on(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch, links: str, ids_as: str) -> None:
+    """A proposal line past the hooks for a gap whose levers were all tried in order, its
+    links malformed: the levers-first gate, run alone (as the pre-commit framework's
+    `convergent-gate-levers-first` does), reads them through the record type, so an object
+    holding the needed ids as keys links nothing, and an object in the list is not an id
+    (before: the object passed the gate; the list crashed `check` with TypeError)."""
+    from gapflow import gap, levers, skip_git_hooks
+
+    with monkeypatch.context() as m:
+        skip_git_hooks(m)
+        needed = [gap(records_repo)["id"], *(t["id"] for t in levers(records_repo))]
+    value: Any = dict.fromkeys(needed, 1) if links == "object" else [*needed, {"not": "an id"}]
+    line = {"kind": "proposal", "claim": "distill gap strings", "confidence": 1.0,
+            "source": SOURCE, "links": value, "id": "sha256:" + "ab" * 32,
+            "ts": "2030-01-01T00:00:00.000000Z", "v": 1,
+            "evidence": {"type": "proposal", "gap": "strings", "levers": needed[1:]}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(line).encode() + b"\n")
+    lineno = len(log_lines(records_repo))
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "a proposal with malformed links")
+    def check(*gates: str) -> Any:
+        result = CliRunner().invoke(cli, ["check", "--all", *gates, "--repo",
+                                          str(records_repo)], catch_exceptions=False)
+        assert "Traceback" not in result.output
+        return result
+
+    full = check()
+    assert full.exit_code == 1, full.output
+    assert f"{SEGMENT}:{lineno}: schema: links: must be a list of record ids" in full.stderr
+    if links == "object":
+        for result in (full, check("--gate", "levers-first")):
+            assert result.exit_code == 1, result.output
+            assert f"{SEGMENT}:{lineno}: levers-first: proposal does not link the records " \
+                   "it relies on" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("forged_id", [None, 5, True, ["sha256:x"]],
+                         ids=["null", "number", "bool", "list"])
+def test_a_proposal_whose_id_is_not_a_string_is_approved_by_nothing(
+        records_repo: Path, forged_id: Any) -> None:
+    """A proposal line whose id is not a string, and an approval naming that id as text
+    ("None", "5", ...), committed past the hooks: the line is no record to the readers of
+    history, so the cycle finds no proposal by that name and refuses there, as before the
+    typed refactor (Record.id spelt the id with str(), so the approval named "None" went on
+    to the Git checks for the proposal whose id is null, and crashed on them; a list id
+    crashed the cycle's id set with TypeError)."""
+    from convergent.trainer.cycle import due_proposals
+
+    spelt = str(forged_id)
+    proposal = {"kind": "proposal", "claim": "distill gap strings", "confidence": 1.0,
+                "source": SOURCE, "links": [], "id": forged_id,
+                "ts": "2030-01-01T00:00:00.000000Z", "v": 1,
+                "evidence": {"type": "proposal", "gap": "strings",
+                             "manifest": {"experiences": []}}}
+    approval = {"kind": "approval", "claim": f"approval of {spelt}", "confidence": 1.0,
+                "source": SOURCE, "links": [], "id": "sha256:" + "cd" * 32,
+                "ts": "2030-01-01T00:00:01.000000Z", "v": 1,
+                "evidence": {"type": "approval", "proposal": spelt, "commit": "0" * 40,
+                             "approved_by": "Ada Operator <ada@example.com>"}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        for record in (proposal, approval):
+            fh.write(canonical_json(record).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "a proposal without a string id")
+    due, refused = due_proposals(records_repo)
+    assert due == []
+    assert refused == [f"approval {approval['id']} names proposal {spelt}, which is not in "
+                       "the committed log"]
+    # The line is no record to any reader of history: its id is named, not spelt.
+    from convergent.history import read_log
+
+    records, problems = read_log(records_repo)
+    assert [r["id"] for r in records] == [approval["id"]]
+    assert problems == [f"{SEGMENT}:1: schema: id: must be a string, got "
+                        f"{type(forged_id).__name__.replace('NoneType', 'null')}"]
+
+
+@pytest.mark.parametrize("commit", ["0" * 40, "f" * 40, "0" * 64],
+                         ids=["zeros", "absent-sha1", "sha256-length"])
+def test_an_approval_naming_a_commit_that_is_not_there_is_refused_never_crashed_on(
+        records_repo: Path, commit: str) -> None:
+    """An approval line naming a full-length commit id that no object has, committed past
+    the hooks: the approval gate says the commit does not exist (GitPython resolved the id
+    lazily, so reading its parents raised ValueError out of `check`)."""
+    approval = {"kind": "approval", "claim": "approval", "confidence": 1.0, "source": SOURCE,
+                "links": [], "evidence": {"type": "approval", "proposal": "sha256:" + "ef" * 32,
+                                          "commit": commit, "approved_by": "Ada Operator"}}
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(approval).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", "an approval of a commit not there")
+    for gates in (["--gate", "approval"], []):
+        result = CliRunner().invoke(cli, ["check", "--all", *gates, "--repo",
+                                          str(records_repo)], catch_exceptions=False)
+        assert "Traceback" not in result.output
+        assert result.exit_code == 1, result.output
+        assert f"{SEGMENT}:1: approval: approval commit {commit} does not exist" in (
+            result.stderr), result.stderr
+
+
+@pytest.mark.parametrize(("kind", "drop", "exit_code"), [
+    ("gap", "ts", 1), ("gap", "id", 1), ("gap", "target", 1),
+    ("lever", "ts", 0), ("lever", "id", 0),
+], ids=["gap-no-ts", "gap-no-id", "gap-no-target", "lever-no-ts", "lever-no-id"])
+def test_a_gap_or_lever_line_without_id_ts_or_target_is_refused_never_crashed_on(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch, kind: str, drop: str,
+        exit_code: int) -> None:
+    """After a gap and its three lever tries, a hand-made line past the hooks repeats the
+    gap (the latest, which counts) or the last try, without its id, ts or target:
+    `convergent propose` refuses the gap (nothing can order tries after it, link it or
+    compare with it), and ignores the try (the honest one counts; it is what the
+    proposal links), instead of raising KeyError."""
+    from gapflow import gap, levers, skip_git_hooks
+
+    with monkeypatch.context() as m:
+        skip_git_hooks(m)
+        the_gap = gap(records_repo)
+        tries = levers(records_repo)
+    line = dict(the_gap if kind == "gap" else tries[-1])
+    if drop == "target":
+        line["evidence"] = {k: v for k, v in line["evidence"].items() if k != "target"}
+    else:
+        del line[drop]
+    with (records_repo / SEGMENT).open("ab") as fh:
+        fh.write(canonical_json(line).encode() + b"\n")
+    git(records_repo, "add", SEGMENT)
+    git(records_repo, *NO_HOOKS, "commit", "-q", "-m", f"a {kind} line without {drop}")
+    result = CliRunner().invoke(cli, ["propose", "--gap", "strings", "--repo",
+                                      str(records_repo)], catch_exceptions=False)
+    assert "Traceback" not in result.output
+    assert result.exit_code == exit_code, result.output
+    if kind == "gap":
+        assert "gap 'strings' (" in result.stderr and "has no id, ts or numeric " \
+               "evidence.target: measure it again" in result.stderr, result.stderr
+    else:
+        assert f"`{the_gap['id'][:19]}`" in result.stdout and f"`{tries[-1]['id'][:19]}`" in (
+            result.stdout)

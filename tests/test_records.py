@@ -150,3 +150,6 @@ def test_a_record_view_reads_fields_without_dict_digging() -> None:
                   "verdict": None})
     assert (odd.evidence, odd.links, odd.verified, odd.id) == ({}, [], False, "")
     assert [v.raw for v in typed([record, {"kind": "note"}], "experience")] == [record]
+    # Only the JSON true is verified: a truthy look-alike of a hand-edited line is not.
+    for look_alike in ("true", "false", 1, [True], {"verified": True}):
+        assert Record({"verdict": {"verified": look_alike}}).verified is False

@@ -40,7 +40,7 @@ from convergent.layout import ACTIVE_FILE, ADAPTERS_DIR, RECORDS_DIR, local_dir
 from convergent.levers import allow_reported, proposal_problems
 from convergent.plugins import load_plugins
 from convergent.recorder import Recorder
-from convergent.records import Record, typed
+from convergent.records import Record, addressed, typed
 from convergent.trainer.bases import resolve_base_model
 from convergent.trainer.dataset import Dataset, build_dataset
 from convergent.trainer.registry import adapter_path, promote, register_adapter
@@ -99,9 +99,12 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     satisfy levers first in the current gap state (:func:`convergent.levers.
     proposal_problems`, the very function of the ``levers-first`` gate).
     """
-    ids = {r.get("id") for r in history}
-    if proposal.get("id") not in ids:
-        return [f"proposal {proposal.get('id')} is not in the committed log"]
+    pid = proposal.get("id")
+    # The record its id addresses, itself: not a later line reusing the id with another
+    # manifest (what would be trained on).
+    named = addressed(history).get(pid) if isinstance(pid, str) else None
+    if named is None or dict(named) != dict(proposal):
+        return [f"proposal {pid} is not in the committed log"]
     first = approval_records(history).get(str(proposal["id"]))
     if first is None or first.get("id") != approval.get("id"):
         return [f"approval {approval.get('id')} is not the committed approval of proposal "
@@ -119,8 +122,9 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
     config = committed_config(root)
     history = records_at(open_repo(root), "HEAD")
     done = cycles_of(history)
-    # A proposal without an id (a hand-made line) is no proposal anything can approve.
-    proposals = {r.id: dict(r.raw) for r in typed(history, "proposal") if r.id}
+    # A proposal is the record its id addresses: a hand-made line without an id, or one
+    # reusing an approved proposal's id with other content, is no proposal anything approves.
+    proposals = {r.id: dict(r.raw) for r in typed(addressed(history).values(), "proposal")}
     due, refused = [], []
     for pid, approval in approval_records(history).items():
         if pid in done:

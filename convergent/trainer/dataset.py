@@ -29,7 +29,7 @@ from typing import Any
 from convergent.completions import continuation
 from convergent.config import Config
 from convergent.errors import ConvergentError
-from convergent.records import Record, canonical_json
+from convergent.records import Record, addressed, canonical_json
 
 ESCAPE_DROP = "uses a process-control escape"
 CONTAMINATED_DROP = "leaks a benchmark or the hold-out"
@@ -57,7 +57,7 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
     from convergent.escapes import find_escapes
     from convergent.verifiers import VerifyContext, verify, verify_execution
 
-    by_id = {r.get("id"): r for r in history}
+    by_id = addressed(history)  # never a later line reusing an approved id
     ctx = VerifyContext(root, config)
     # Execution evidence is judged by the harness itself, whatever a plugin registered.
     ctx.verifiers = {**ctx.verifiers, "execution": verify_execution}
