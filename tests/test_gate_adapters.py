@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import git as gitpython
+import pytest
 from click.testing import CliRunner
 from gapflow import as_operator, git, proposal_branch, records, without_hooks
 
@@ -155,3 +156,43 @@ def test_a_promotion_whose_cycle_names_another_approval_is_refused_with_its_reas
     assert f"adapters: ACTIVE -> sha256:{sha[:12]}" in out and reason in out, out
     assert (f"adapters: adapter/v1 does not point at the promotion of sha256:{sha[:12]}"
             in out and out.count(reason) == 2), out
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "known hole: nothing ties a cycle record to a training run; commits that register an "
+    "adapter or append a cycle record are not yet required to be an operator's (or a "
+    "listed cycle runner's) signed commits. Remove this mark with the fix."))
+def test_a_non_operator_cannot_promote_weights_with_a_hand_written_cycle_record(
+        records_repo: Path, tmp_path: Path, monkeypatch) -> None:
+    """The attack the red team confirmed: after a real approval, a non-operator registers
+    weights of their own, writes a cycle record that names the proposal's real approval
+    with outcome promoted, and its promotion record, then sets ACTIVE and an adapter tag.
+    Only an operator moves weights: ``check --all`` must refuse it."""
+    root = records_repo
+    proposal = proposal_branch(root, monkeypatch)
+    git(root, *as_operator("merge", "--no-ff", "-q", "-m", "approve", proposal.branch))
+    [approval] = [r for r in records(root, "approval")
+                  if r["evidence"]["proposal"] == proposal.record["id"]]
+    folder, sha = _adapter(tmp_path, b"weights mallory trained elsewhere")
+    _register(root, folder, sha)
+    source = {"emitter": "mallory", "model": "none", "origin": "self"}
+    with Recorder(root, verify=False) as recorder:
+        cycle = recorder.emit({
+            "kind": "cycle", "claim": "cycle: promoted", "confidence": 1.0, "source": source,
+            "evidence": {"type": "cycle", "proposal": proposal.record["id"],
+                         "approval": approval["id"], "outcome": "promoted",
+                         "adapter": f"sha256:{sha}"},
+            "links": [proposal.record["id"], approval["id"]]})
+        recorder.emit({"kind": "promotion", "claim": "promote", "confidence": 1.0,
+                       "source": source, "links": [cycle["id"]],
+                       "evidence": {"type": "promotion", "adapter": f"sha256:{sha}",
+                                    "cycle": cycle["id"]}})
+    git(root, "add", "-A")
+    git(root, *without_hooks("commit", "-qm", "a cycle that never ran"))
+    (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+    git(root, *without_hooks("commit", "-qam", "promote it"))
+    metadata = json.dumps({"tag": "adapter/v1", "adapter": f"sha256:{sha}"})
+    git(root, *without_hooks("tag", "-a", "adapter/v1", "-m", metadata))
+    code, out = check(root)
+    assert code == 1, out
+    assert f"ACTIVE -> sha256:{sha[:12]}" in out, out
