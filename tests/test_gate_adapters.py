@@ -117,6 +117,34 @@ def test_every_way_into_main_runs_the_gates(records_repo: Path, tmp_path: Path) 
     assert check(records_repo)[0] == 0
 
 
+def _hand_written_promotion(root: Path, tmp_path: Path, proposal_id: str, approval_id: str,
+                            payload: bytes, origin: str) -> tuple[str, str]:
+    """The shape of a cycle's promotion, written by hand and committed without hooks:
+    weights registered, a cycle record (outcome promoted, naming ``approval_id``) and its
+    promotion record, then a commit setting ACTIVE alone and an adapter tag on it.
+    Returns (the cycle record's id, the adapter's sha256)."""
+    folder, sha = _adapter(tmp_path, payload)
+    _register(root, folder, sha)
+    source = {"emitter": "mallory", "model": "none", "origin": origin}
+    with Recorder(root, verify=False) as recorder:
+        cycle = recorder.emit({
+            "kind": "cycle", "claim": "cycle: promoted", "confidence": 1.0, "source": source,
+            "evidence": {"type": "cycle", "proposal": proposal_id, "approval": approval_id,
+                         "outcome": "promoted", "adapter": f"sha256:{sha}"},
+            "links": [proposal_id, approval_id]})
+        recorder.emit({"kind": "promotion", "claim": "promote", "confidence": 1.0,
+                       "source": source, "links": [cycle["id"]],
+                       "evidence": {"type": "promotion", "adapter": f"sha256:{sha}",
+                                    "cycle": cycle["id"]}})
+    git(root, "add", "-A")
+    git(root, *without_hooks("commit", "-qm", "a cycle written by hand"))
+    (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+    git(root, *without_hooks("commit", "-qam", "promote it"))
+    metadata = json.dumps({"tag": "adapter/v1", "adapter": f"sha256:{sha}"})
+    git(root, *without_hooks("tag", "-a", "adapter/v1", "-m", metadata))
+    return cycle["id"], sha
+
+
 def test_a_promotion_whose_cycle_names_another_approval_is_refused_with_its_reason(
         records_repo: Path, tmp_path: Path, monkeypatch) -> None:
     """A cycle that promoted adapter X, with its promotion record, appended by the commit
@@ -130,26 +158,9 @@ def test_a_promotion_whose_cycle_names_another_approval_is_refused_with_its_reas
                   if r["evidence"]["proposal"] == proposal.record["id"]]
     other = "sha256:" + "0" * 64
     assert approval["id"] != other
-    folder, sha = _adapter(tmp_path, b"weights of a cycle that never ran")
-    _register(root, folder, sha)
-    source = {"emitter": "mallory", "model": "none", "origin": "operator"}
-    with Recorder(root, verify=False) as recorder:
-        cycle = recorder.emit({
-            "kind": "cycle", "claim": "cycle: promoted", "confidence": 1.0, "source": source,
-            "evidence": {"type": "cycle", "proposal": proposal.record["id"], "approval": other,
-                         "outcome": "promoted", "adapter": f"sha256:{sha}"},
-            "links": [proposal.record["id"], other]})
-        recorder.emit({"kind": "promotion", "claim": "promote", "confidence": 1.0,
-                       "source": source, "links": [cycle["id"]],
-                       "evidence": {"type": "promotion", "adapter": f"sha256:{sha}",
-                                    "cycle": cycle["id"]}})
-    git(root, "add", "-A")
-    git(root, *without_hooks("commit", "-qm", "a cycle for another approval"))
-    (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
-    git(root, *without_hooks("commit", "-qam", "promote it"))
-    metadata = json.dumps({"tag": "adapter/v1", "adapter": f"sha256:{sha}"})
-    git(root, *without_hooks("tag", "-a", "adapter/v1", "-m", metadata))
-    reason = (f"cycle {cycle['id'][:19]} names approval {other}, which is not its proposal's "
+    cycle_id, sha = _hand_written_promotion(root, tmp_path, proposal.record["id"], other,
+                                            b"weights of a cycle that never ran", "operator")
+    reason = (f"cycle {cycle_id[:19]} names approval {other}, which is not its proposal's "
               "approval")
     code, out = check(root)
     assert code == 1, out
@@ -173,26 +184,8 @@ def test_a_non_operator_cannot_promote_weights_with_a_hand_written_cycle_record(
     git(root, *as_operator("merge", "--no-ff", "-q", "-m", "approve", proposal.branch))
     [approval] = [r for r in records(root, "approval")
                   if r["evidence"]["proposal"] == proposal.record["id"]]
-    folder, sha = _adapter(tmp_path, b"weights mallory trained elsewhere")
-    _register(root, folder, sha)
-    source = {"emitter": "mallory", "model": "none", "origin": "self"}
-    with Recorder(root, verify=False) as recorder:
-        cycle = recorder.emit({
-            "kind": "cycle", "claim": "cycle: promoted", "confidence": 1.0, "source": source,
-            "evidence": {"type": "cycle", "proposal": proposal.record["id"],
-                         "approval": approval["id"], "outcome": "promoted",
-                         "adapter": f"sha256:{sha}"},
-            "links": [proposal.record["id"], approval["id"]]})
-        recorder.emit({"kind": "promotion", "claim": "promote", "confidence": 1.0,
-                       "source": source, "links": [cycle["id"]],
-                       "evidence": {"type": "promotion", "adapter": f"sha256:{sha}",
-                                    "cycle": cycle["id"]}})
-    git(root, "add", "-A")
-    git(root, *without_hooks("commit", "-qm", "a cycle that never ran"))
-    (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
-    git(root, *without_hooks("commit", "-qam", "promote it"))
-    metadata = json.dumps({"tag": "adapter/v1", "adapter": f"sha256:{sha}"})
-    git(root, *without_hooks("tag", "-a", "adapter/v1", "-m", metadata))
+    _, sha = _hand_written_promotion(root, tmp_path, proposal.record["id"], approval["id"],
+                                     b"weights mallory trained elsewhere", "self")
     code, out = check(root)
     assert code == 1, out
     assert f"ACTIVE -> sha256:{sha[:12]}" in out, out
