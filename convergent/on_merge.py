@@ -49,7 +49,7 @@ def _say(quiet: bool, message: str, *, err: bool = False) -> None:
 def unapproved_proposals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     approved = approval_records(records)
     # Each proposal id once, as the record it addresses (never a later look-alike line).
-    return [dict(r.raw) for r in typed(addressed(records).values(), "proposal")
+    return [dict(r.raw) for r in typed(addressed(records, kind="proposal").values())
             if r.id not in approved]
 
 

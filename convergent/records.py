@@ -11,7 +11,7 @@ import json
 import math
 import re
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
@@ -117,14 +117,21 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
                               allow_nan=False)
 
 
-def addressed(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+def addressed(records: Iterable[Mapping[str, Any]], *, kind: str | None = None,
+              ids: Container[str] | None = None) -> dict[str, Mapping[str, Any]]:
     """Id -> the record that id names: the first whose content hashes to it
     (:func:`record_id`), in order. A later line reusing an id with other content, or a line
-    whose id is not its own, names nothing: what was approved or trained is that record."""
+    whose id is not its own, names nothing: what was approved or trained is that record.
+
+    Only records of ``kind`` and with an id in ``ids`` are hashed, when given: the answer
+    for those is the same (the kind is part of the hashed content), at the cost of the few
+    a caller looks up rather than the whole history."""
     out: dict[str, Mapping[str, Any]] = {}
     for record in records:
         rid = record.get("id")
-        if isinstance(rid, str) and rid not in out and record_id(record) == rid:
+        if (isinstance(rid, str) and rid not in out
+                and (kind is None or record.get("kind") == kind)
+                and (ids is None or rid in ids) and record_id(record) == rid):
             out[rid] = record
     return out
 

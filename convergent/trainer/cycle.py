@@ -102,7 +102,7 @@ def cycle_problems(root: Path, config: Config, history: list[dict[str, Any]],
     pid = proposal.get("id")
     # The record its id addresses, itself: not a later line reusing the id with another
     # manifest (what would be trained on).
-    named = addressed(history).get(pid) if isinstance(pid, str) else None
+    named = addressed(history, ids={pid}).get(pid) if isinstance(pid, str) else None
     if named is None or dict(named) != dict(proposal):
         return [f"proposal {pid} is not in the committed log"]
     first = approval_records(history).get(str(proposal["id"]))
@@ -124,7 +124,8 @@ def due_proposals(root: Path) -> tuple[list[tuple[dict[str, Any], dict[str, Any]
     done = cycles_of(history)
     # A proposal is the record its id addresses: a hand-made line without an id, or one
     # reusing an approved proposal's id with other content, is no proposal anything approves.
-    proposals = {r.id: dict(r.raw) for r in typed(addressed(history).values(), "proposal")}
+    proposals = {r.id: dict(r.raw)
+                 for r in typed(addressed(history, kind="proposal").values())}
     due, refused = [], []
     for pid, approval in approval_records(history).items():
         if pid in done:

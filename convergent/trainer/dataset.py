@@ -57,7 +57,7 @@ def select_experiences(root: Path, config: Config, history: Sequence[Mapping[str
     from convergent.escapes import find_escapes
     from convergent.verifiers import VerifyContext, verify, verify_execution
 
-    by_id = addressed(history)  # never a later line reusing an approved id
+    by_id = addressed(history, ids=set(wanted_ids))  # never a later line reusing the id
     ctx = VerifyContext(root, config)
     # Execution evidence is judged by the harness itself, whatever a plugin registered.
     ctx.verifiers = {**ctx.verifiers, "execution": verify_execution}
