@@ -1,6 +1,6 @@
 """Benchmark: durable emits per second and emit latency, beside a raw write+fsync baseline.
 
-    .venv/bin/python bench/emit.py [--records 3000] [--batch 1] [--rounds 50]
+    .venv/bin/python bench/emit.py [--records 3000] [--batch 1] [--rounds 50] [--procs 1,4]
 
 For 1 and for 4 processes it measures ``Recorder.emit`` (validate, id, append, fsync)
 twice: the append path alone (verification and content screening off, so the log is
@@ -241,6 +241,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3000, help="records per process")
     parser.add_argument("--batch", type=int, default=1, help="records per emit / fsync")
     parser.add_argument("--rounds", type=int, default=50, help="rounds, kinds in turn")
+    parser.add_argument("--procs", default="1,4", help="process counts to measure, e.g. 1,4")
     parser.add_argument("--worker")
     parser.add_argument("--root")
     parser.add_argument("--id", type=int, default=0)
@@ -258,7 +259,7 @@ def main() -> None:
     print(f"emit benchmark: {args.records} records per process, batch {args.batch}, "
           f"{args.rounds} rounds (kinds in turn)")
     run = _tag()  # new text for the embedding cache (see the module's docstring)
-    for procs in (1, 4):
+    for procs in (int(n) for n in args.procs.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             root = str(init_repo(Path(tmp) / "records", install_hooks=False))
             figures = _measure(root, procs, args.records, args.batch, args.rounds,

@@ -57,8 +57,8 @@ from convergent.layout import CONFIG_FILE
 
 NGRAM = "ngram"
 
-__all__ = ["NGRAM", "Finding", "contaminated", "external_record", "ngram_findings",
-           "ngram_index", "screen_for"]
+__all__ = ["NGRAM", "Decontamination", "Finding", "contaminated", "external_record",
+           "ngram_findings", "ngram_index", "screen_for"]
 
 Config = Mapping[str, Any]
 # Fields are joined with a newline, which normalization folds like any whitespace.
@@ -79,7 +79,34 @@ def contaminated(root: Path, config: Config, records: Sequence[Mapping[str, Any]
     """
     if not records:
         return []
-    index, screen = _prepared(root, config, build)
+    return _findings(*_prepared(root, config, build), records)
+
+
+class Decontamination:
+    """:func:`contaminated` for one records repo and config, called batch after batch (the
+    recorder's screening at ``emit``): the benchmarks are collected once, as a recorder
+    reads its config once, and each call re-checks their files (a stat each), so a changed
+    benchmark or hold-out is screened against from the next batch on. RepoError as for
+    :func:`contaminated`, when it is made or called."""
+
+    def __init__(self, root: Path, config: Config, *, build: bool = False) -> None:
+        self.root, self.config, self.build = root, config, build
+        self.benchmarks = configured_benchmarks(root, config)
+        self._state: tuple[tuple[object, ...], NgramIndex, Screen] | None = None
+
+    def __call__(self, records: Sequence[Mapping[str, Any]]) -> list[Finding]:
+        if not records:
+            return []
+        identities = tuple(_identity(b, DEFAULT_N) for b in self.benchmarks)
+        state = self._state
+        if state is None or state[0] != identities:
+            index, screen = _prepared(self.root, self.config, self.build, self.benchmarks)
+            state = self._state = (identities, index, screen)
+        return _findings(state[1], state[2], records)
+
+
+def _findings(index: NgramIndex, screen: Screen, records: Sequence[Mapping[str, Any]]
+              ) -> list[Finding]:
     ngram = ngram_findings(index, records)
     named: dict[int, list[tuple[str, str]]] = {}
     for f in ngram:
@@ -120,11 +147,14 @@ class _Prepared:
 _PREPARED: list[_Prepared] = []
 
 
-def _prepared(root: Path, config: Config, build: bool) -> tuple[NgramIndex, Screen]:
+def _prepared(root: Path, config: Config, build: bool,
+              benchmarks: Sequence[Benchmark] | None = None) -> tuple[NgramIndex, Screen]:
     """The n-gram index and the screen for this repo and config, as :func:`ngram_index`
     and :func:`screen_for` would find them, at a fraction of the cost when nothing
-    changed: the benchmarks' registration, one stat per benchmark file, a comparison."""
-    benchmarks = configured_benchmarks(root, config)
+    changed: the benchmarks' registration, one stat per benchmark file, a comparison.
+    ``benchmarks``: those already collected (see :class:`Decontamination`)."""
+    if benchmarks is None:
+        benchmarks = configured_benchmarks(root, config)
     key = (str(root), build, tuple(_identity(b, DEFAULT_N) for b in benchmarks))
     sections = tuple(config.get(name) for name in _SECTIONS)
     for known in _PREPARED:

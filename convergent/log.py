@@ -89,7 +89,7 @@ class Log:
         self._seg_fd: int | None = None
         self._seg_name = ""
         self._seg_path = ""
-        self._seg_ino = -1
+        self._seg_ino = self._seg_dev = -1
 
     # -- public -------------------------------------------------------------------------
 
@@ -180,21 +180,25 @@ class Log:
         reached the cap, so a cached segment whose size is under the cap is still the newest.
         """
         fd = self._seg_fd
-        if fd is not None and self._still_valid(fd):
-            size = os.fstat(fd).st_size
-        else:
+        size = self._valid_size() if fd is not None else None
+        if fd is None or size is None:
             fd, size = self._open_newest()
         size = self._repair_torn_tail(fd, size)
         if size > 0 and size + incoming > self.segment_max_bytes:
             fd, size = self._open_segment(self._seg_number() + 1)
         return fd, size
 
-    def _still_valid(self, fd: int) -> bool:
+    def _valid_size(self) -> int | None:
+        """The cached segment's size, or None when it is no longer the newest (its path
+        names another file now, or it reached the cap)."""
         try:
             st = os.stat(self._seg_path)
         except FileNotFoundError:
-            return False
-        return st.st_ino == self._seg_ino and os.fstat(fd).st_size < self.segment_max_bytes
+            return None
+        if st.st_ino != self._seg_ino or st.st_dev != self._seg_dev:
+            return None
+        # The path names the file the fd has open: its size is that file's.
+        return st.st_size if st.st_size < self.segment_max_bytes else None
 
     def _seg_number(self) -> int:
         return int(self._seg_name[len(SEGMENT_PREFIX):-len(SEGMENT_SUFFIX)])
@@ -223,7 +227,7 @@ class Log:
                 os.close(dir_fd)
         self._seg_fd = fd
         st = os.fstat(fd)
-        self._seg_ino = st.st_ino
+        self._seg_ino, self._seg_dev = st.st_ino, st.st_dev
         return fd, st.st_size
 
     def _repair_torn_tail(self, fd: int, size: int) -> int:

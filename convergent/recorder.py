@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convergent.config import Config, load_config
 from convergent.errors import InputError, RecordError
@@ -24,11 +24,14 @@ from convergent.records import (
     Verdict,
     decode_line,
     encode,
-    finalize,
+    finalize_line,
     validate_draft,
     validate_record,
 )
 from convergent.verifiers import VerifyContext, verify
+
+if TYPE_CHECKING:
+    from convergent.screening import Screener
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Recorder:
         self._since_commit = 0
         self._count_lock = threading.Lock()
         self._timer: threading.Timer | None = None
+        self._screener: Screener | None = None
 
     # -- emitting ---------------------------------------------------------------------
 
@@ -78,17 +82,18 @@ class Recorder:
         draft = dict(draft) if isinstance(draft, Mapping) else draft
         validate_draft(draft)
         verdict = self._verdict(draft)
-        record = finalize(draft, verdict)
-        return record, encode(record, self.record_max_bytes)
+        return finalize_line(draft, verdict, max_bytes=self.record_max_bytes)
 
     def _screen(self, records: Sequence[dict[str, Any]]) -> list[RecordError | None]:
         """The content rules over a batch, in one call (see :mod:`convergent.screening`)."""
         if not self.screen or not records:
             return [None] * len(records)
-        from convergent.screening import screen_batch
+        if self._screener is None:
+            from convergent.screening import Screener
 
+            self._screener = Screener(self.root, self.config)
         # ts and id are the recorder's own (its clock, the content's hash: see _finalize).
-        return screen_batch(self.root, self.config, records, filled=("ts", "id"))
+        return self._screener.batch(records, filled=("ts", "id"))
 
     def emit(self, draft: Mapping[str, Any]) -> dict[str, Any]:
         """Append one draft; returns the full record once it is durable on disk."""

@@ -153,14 +153,22 @@ def _id_of(body: str) -> str:
 def _canonical_with_id(record: Mapping[str, Any]) -> tuple[str, str]:
     """(canonical JSON of the record without ``id``, canonical JSON of the record), at the
     cost of one encoding: sorted keys put ``id`` between the keys before and after it."""
-    head = canonical_json({k: v for k, v in record.items() if k < "id"})[:-1]  # "{..."
-    tail = canonical_json({k: v for k, v in record.items() if k > "id"})[1:]  # "...}"
-    comma = "," if head != "{" and tail != "}" else ""
-    body = head + comma + tail
-    member = '"id":' + canonical_json(record["id"])
-    full = (head + ("," if head != "{" else "") + member + ("," if tail != "}" else "")
-            + tail)
-    return body, full
+    head, tail = _halves(record)
+    return _joined(head, tail), _joined(head, tail, '"id":' + canonical_json(record["id"]))
+
+
+def _halves(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of the members sorting before ``id`` ("{...", no closing brace)
+    and of those after it ("...}", no opening brace)."""
+    head = canonical_json({k: v for k, v in record.items() if k < "id"})[:-1]
+    tail = canonical_json({k: v for k, v in record.items() if k > "id"})[1:]
+    return head, tail
+
+
+def _joined(head: str, tail: str, member: str = "") -> str:
+    """The object of :func:`_halves`' two parts, with ``member`` between them if given."""
+    parts = [part for part in (head[1:], member, tail[:-1]) if part]
+    return "{" + ",".join(parts) + "}"
 
 
 def utc_now() -> str:
@@ -315,22 +323,39 @@ def validate_record(record: Any, line: bytes | None = None, *, decoded: bool = F
 def finalize(draft: Mapping[str, Any], verdict: Verdict | None, ts: str | None = None
              ) -> dict[str, Any]:
     """Fill v, ts, verdict and id into a validated draft; returns the full record."""
+    return finalize_line(draft, verdict, ts)[0]
+
+
+def finalize_line(draft: Mapping[str, Any], verdict: Verdict | None, ts: str | None = None,
+                  max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[dict[str, Any], bytes]:
+    """:func:`finalize` and the record's log line (:func:`encode`), from one encoding: the
+    id is the hash of the canonical JSON without it, and the line is that JSON with the id
+    in its sorted place."""
     record = {k: v for k, v in draft.items() if k not in FILLED_FIELDS}
     record.setdefault("links", [])
     record["v"] = SCHEMA_VERSION
     record["ts"] = ts or utc_now()
     if verdict is not None:
         record["verdict"] = verdict.as_dict()
-    record["id"] = record_id(record)
-    return record
+    try:
+        head, tail = _halves(record)
+    except ValueError as exc:  # NaN / Infinity
+        raise RecordError("", f"not encodable as JSON: {exc}") from None
+    rid = record["id"] = _id_of(_joined(head, tail))
+    return record, _line(_joined(head, tail, f'"id":"{rid}"'), max_bytes)
 
 
 def encode(record: Mapping[str, Any], max_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> bytes:
     """One log line (with its newline), refusing records over the size cap."""
     try:
-        data = (canonical_json(record) + "\n").encode("utf-8")
+        text = canonical_json(record)
     except ValueError as exc:  # NaN / Infinity
         raise RecordError("", f"not encodable as JSON: {exc}") from None
+    return _line(text, max_bytes)
+
+
+def _line(text: str, max_bytes: int) -> bytes:
+    data = (text + "\n").encode("utf-8")
     if len(data) > max_bytes:
         raise RecordError("", f"record is {len(data)} bytes, over the cap of {max_bytes}")
     return data

@@ -349,6 +349,8 @@ class Screen:
         hits = [n for n, shortlist in enumerate(shortlists) if shortlist]
         self.shortlisted += len(hits)
         sweep = self.functional is not None and self.settings.functional == SWEEP
+        if not hits and not sweep:
+            return [], {}  # the usual case: no record resembles any item
         coded = [n for n, f in enumerate(fields) if _DEF_NAME.search(f[2])] if sweep else hits
         facts = {n: code_facts(fields[n][2]) for n in sorted(set(hits) | set(coded))}
         parsed = {n: functions for n, (functions, _) in facts.items()}
