@@ -24,7 +24,7 @@ import pytest
 import convergent.holdout
 from convergent.config import default_config
 from convergent.contamination import contaminated
-from convergent.errors import RepoError
+from convergent.errors import RecordError, RepoError
 from convergent.gates import secrets
 from convergent.gates.secrets import _scan, record_secrets
 from convergent.screening import screen_batch
@@ -156,6 +156,30 @@ def test_a_rewritten_benchmark_file_is_seen_by_the_next_call(
     second = {f.record for f in contaminated(tmp_path, config, records)
               if f.benchmark == "holdout"}
     assert second == {1}
+
+
+def test_a_recorder_sees_a_rewritten_holdout_at_its_next_emit(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recorder collects the benchmarks once (as it reads its config once), but each
+    batch re-checks their files: a hold-out task written after its first emit is refused
+    from the next emit on, nothing of it appended."""
+    from convergent.recorder import Recorder
+
+    path = records_repo / "holdout-under-test.jsonl"
+    path.write_text(_holdout_task(SPIRAL))
+    monkeypatch.setattr(convergent.holdout, "holdout_source", lambda root, config: path)
+
+    def draft(task: str) -> dict[str, Any]:
+        return dict(_experience(task), confidence=0.9,
+                    source={"emitter": "t", "model": "m", "origin": "self"})
+
+    with Recorder(records_repo, verify=False) as recorder:
+        recorder.emit(draft(ZIGZAG))  # not yet a hold-out task
+        path.write_text(_holdout_task(ZIGZAG) + "\n")  # another size, another mtime
+        with pytest.raises(RecordError, match="holdout"):
+            recorder.emit(draft(ZIGZAG + " "))
+        lines = recorder.log.root.joinpath("data").rglob("*.jsonl")
+        assert sum(ZIGZAG in p.read_text() for p in lines) == 1
 
 
 def test_a_config_changed_in_place_is_seen_by_the_next_call(tmp_path: Path) -> None:
