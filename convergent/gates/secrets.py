@@ -320,7 +320,7 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
     starts = list(accumulate((len(line) + 1 if line.isascii() else 1 for line in lines),
                              initial=0)) if found else []
     keep = bytearray(len(lines))
-    joined = _Joined(lines)
+    joined = "\n".join(lines) if found and not others else ""
     # Without non-ASCII lines, only the groups with a needle somewhere, and those with none.
     chosen_groups = range(len(groups)) if others else sorted({*found, *plan.everywhere})
     for g in chosen_groups:
@@ -345,28 +345,14 @@ def _candidates(lines: list[str], plan: _Plan | None) -> list[str]:
     return [line for line, kept in zip(lines, keep, strict=True) if kept]
 
 
-class _Joined:
-    """The lines joined by "\\n", made on first use."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self._text: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            self._text = "\n".join(self.lines)
-        return self._text
-
-
 def _matches_in(pattern: re.Pattern[str], folded: re.Pattern[str] | None, lowered: str,
-                joined: _Joined) -> bool:
+                joined: str) -> bool:
     """Whether ``pattern`` matches anywhere in the batch's lines joined, all of them ASCII
     (``lowered``: the same text lowered). A match within a line is one in the joined text
     (the prefilter's soundness, above), so no match there means no line can be kept."""
     if folded is not None:
         return folded.search(lowered) is not None
-    return pattern.search(joined.text) is not None
+    return pattern.search(joined) is not None
 
 
 @functools.cache
