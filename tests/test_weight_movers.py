@@ -203,3 +203,41 @@ def test_a_cycle_run_by_a_listed_runner_passes_check_all(records_repo: Path,
         assert check(root)[0] == 0, check(root)[1]
         revert(root)
     assert check(root)[0] == 0, check(root)[1]
+
+
+def test_a_merge_that_takes_the_weights_as_they_are_moves_nothing_an_evil_merge_does(
+        records_repo: Path, tmp_path: Path) -> None:
+    """A contributor merging main (with the operator's weight commits) into their branch
+    makes no weight change of their own; a merge whose ACTIVE is on neither side does."""
+    root = records_repo
+    git(root, "checkout", "-q", "-b", "work")
+    (root / "notes.txt").write_text("my work\n")
+    git(root, "add", "notes.txt")
+    git(root, "commit", "-qm", "my work")
+    git(root, "checkout", "-q", "main")
+    shas = []
+    for payload in (b"weights A", b"weights B"):
+        sha = register(root, tmp_path, payload)
+        (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
+        git(root, "add", ACTIVE_FILE)
+        git(root, *as_operator("commit", "-qm", f"the operator activates {sha[:8]}"))
+        shas.append(sha)
+    git(root, "checkout", "-q", "work")
+    # Concluded by `git commit`, whose pre-commit hook sees MERGE_HEAD (git 2.39 runs
+    # pre-merge-commit before writing it: a merge hook there cannot tell the merged side).
+    git(root, "merge", "--no-ff", "--no-commit", "-q", "main")
+    done = git(root, "commit", "-qm", "merge main into my branch", check=False)
+    assert done.returncode == 0, done.stderr
+    assert check(root)[0] == 0, check(root)[1]
+    git(root, *without_hooks("reset", "-q", "--hard", "HEAD~1"))
+    git(root, "merge", "--no-ff", "--no-commit", "-q", "main")
+    (root / ACTIVE_FILE).write_text(f"sha256:{shas[0]}\n")  # on neither side
+    git(root, "add", ACTIVE_FILE)
+    refused = git(root, "commit", "-qm", "an evil merge", check=False)
+    assert refused.returncode != 0
+    assert (f"adapters: ACTIVE -> sha256:{shas[0][:12]} in the next commit is refused"
+            in refused.stderr), refused.stderr
+    git(root, *without_hooks("commit", "-qm", "an evil merge"))
+    code, out = check(root)
+    assert code == 1 and refusal(out, f"ACTIVE -> sha256:{shas[0][:12]}", head(root),
+                                 "Test Agent <agent@example.com>"), out
