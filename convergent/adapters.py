@@ -12,6 +12,10 @@ is, and which commit an ``adapter/vN`` tag may name.
 * an **operator's own commit** (signed, when ``[operators] require_signed``):
   re-promoting an earlier adapter is a weight change, so only an operator makes it.
 
+And whichever of these it is, the commit is an operator's own or a listed cycle
+runner's (:func:`convergent.approval.weight_commit_problems`, the ``adapters`` gate): so is
+every commit that registers an adapter or appends a ``cycle`` or ``promotion`` record.
+
 A merge may also take ``ACTIVE`` as it is on one of its merged parents (the commits that
 changed it there are checked on their own). Files under ``adapters/<sha256>/`` hash to
 their folder name (:mod:`convergent.adapter_hash`, ``metadata.json`` aside) and never
@@ -37,6 +41,7 @@ from convergent.approval import (
     operator_commit_problems,
     pending_commit_problems,
     record_problems,
+    weight_commit_problems,
 )
 from convergent.changes import appended_records
 from convergent.config import Config
@@ -159,7 +164,8 @@ def promotion_commit_problems(root: Path, config: Config, commit: str, adapter: 
     if active_at(repo, commit) != adapter:
         return [f"commit {commit[:12]} sets ACTIVE to {active_at(repo, commit)[:19]}, not "
                 f"{adapter[:19]}"]
-    return promotion_source_problems(root, config, parent, adapter)
+    return [*weight_commit_problems(root, commit),
+            *promotion_source_problems(root, config, parent, adapter)]
 
 
 @dataclass(frozen=True)
@@ -239,7 +245,8 @@ def active_problems(root: Path, config: Config) -> list[str]:
     problems = folder_problems(repo, "HEAD", value.removeprefix("sha256:"))
     last = repo.git.rev_list("--first-parent", "-1", "HEAD", "--", ACTIVE_FILE).strip()
     if not problems and last:
-        problems = change_problems(root, config, change_of_commit(repo, last))
+        problems = [*weight_commit_problems(root, last),
+                    *change_problems(root, config, change_of_commit(repo, last))]
     return problems
 
 

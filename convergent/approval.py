@@ -23,6 +23,12 @@ approve.
 ``approval`` gate and the cycle re-derive it and refuse a record that Git does not back
 (:func:`record_problems`); the first approval record of a proposal is the one that counts
 (:func:`approval_records`).
+
+Weights move only by the people the same policy names: a commit that registers an
+adapter, appends a ``cycle`` or ``promotion`` record or changes ``ACTIVE`` must be an
+operator's own commit or one by a listed cycle runner (``[operators] cycle_runners``),
+judged the same way (:func:`weight_commit_problems`; :func:`pending_weight_problems` for
+the commit not made yet).
 """
 
 from __future__ import annotations
@@ -77,8 +83,21 @@ def person(actor: git.Actor) -> str:
     return f"{actor.name} <{actor.email}>"
 
 
+def _listed(config: Config, key: str) -> set[str]:
+    """The ``Name <email>`` entries of ``[operators] <key>`` (a list of strings; anything
+    else names nobody)."""
+    value = config["operators"].get(key, [])
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
+
+
 def is_operator(config: Config, who: str) -> bool:
-    return who in set(config["operators"].get("allowed", []))
+    return who in _listed(config, "allowed")
+
+
+def moves_weights(config: Config, who: str) -> bool:
+    """Whether ``who`` may make a weight-moving commit: an operator or a listed cycle
+    runner (``[operators] cycle_runners``)."""
+    return is_operator(config, who) or who in _listed(config, "cycle_runners")
 
 
 def signatures_required(config: Config) -> bool:
@@ -250,11 +269,26 @@ def operator_commit_problems(root: Path, sha: str, fallback: Config | None = Non
     return _judged_problems(root, repo, sha, *policy_before(repo, sha, fallback))
 
 
-def _judged_problems(root: Path, repo: git.Repo, sha: str, policy: Config, rev: str
-                     ) -> list[str]:
+WEIGHT_MOVERS = "neither a configured operator nor a listed cycle runner"
+
+
+def weight_commit_problems(root: Path, sha: str, fallback: Config | None = None
+                           ) -> list[str]:
+    """Why ``sha`` may not move weights (empty: it may): its author is a configured
+    operator or a listed cycle runner by the policy in force before it (as
+    :func:`operator_commit_problems` judges), signed when signatures are required."""
+    repo = open_repo(root)
+    return _judged_problems(root, repo, sha, *policy_before(repo, sha, fallback),
+                            runners=True)
+
+
+def _judged_problems(root: Path, repo: git.Repo, sha: str, policy: Config, rev: str, *,
+                     runners: bool = False) -> list[str]:
     author = person(repo.commit(sha).author)
     problems = []
-    if not is_operator(policy, author):
+    if runners and not moves_weights(policy, author):
+        problems.append(f"commit {sha[:12]} was made by {author}, who is {WEIGHT_MOVERS}")
+    elif not runners and not is_operator(policy, author):
         problems.append(f"commit {sha[:12]} was made by {author}, who is not a configured "
                         "operator ([operators] allowed in .convergent.toml)")
     if signatures_required(policy):
@@ -268,14 +302,28 @@ def pending_commit_problems(root: Path, fallback: Config) -> list[str]:
     """Why the next commit (staged, as the current git identity) would not be an operator's,
     by the policy committed at HEAD (``fallback``, the staged config, before the first
     one); its signature is checked on the commit (reference-transaction hook, ``check``)."""
-    repo = open_repo(root)
-    who = current_identity(repo)
-    head = head_sha(repo)
-    found = None if head is None else policy_in_force(repo, head)
-    policy = fallback if found is None else found[0]
+    who, policy = _pending(root, fallback)
     if is_operator(policy, who):
         return []
     return [f"{who} is not a configured operator ([operators] allowed, as committed)"]
+
+
+def pending_weight_problems(root: Path, fallback: Config) -> list[str]:
+    """Why the next commit (as the current git identity) may not move weights, by the
+    policy committed at HEAD (as :func:`pending_commit_problems`); its signature is checked
+    on the commit."""
+    who, policy = _pending(root, fallback)
+    if moves_weights(policy, who):
+        return []
+    return [f"{who} is {WEIGHT_MOVERS}, as committed"]
+
+
+def _pending(root: Path, fallback: Config) -> tuple[str, Config]:
+    """The next commit's author and the policy that judges it."""
+    repo = open_repo(root)
+    head = head_sha(repo)
+    found = None if head is None else policy_in_force(repo, head)
+    return current_identity(repo), fallback if found is None else found[0]
 
 
 def _policy_tables(config: Config) -> dict[str, Any]:

@@ -17,8 +17,8 @@ Config = dict[str, Any]
 
 DEFAULT_CONFIG: Config = {
     "convergent": {"schema": 1},
-    "operators": {"allowed": [], "require_signed": False, "allowed_signers": "",
-                  "main_branch": "main"},
+    "operators": {"allowed": [], "cycle_runners": [], "require_signed": False,
+                  "allowed_signers": "", "main_branch": "main"},
     "log": {"segment_max_bytes": 32 * 1024 * 1024, "record_max_bytes": 1024 * 1024},
     "commit": {"every_records": 0, "every_seconds": 0.0},
     "sandbox": {"timeout_s": 10.0, "memory_mb": 512, "cpu_s": 10, "max_processes": 64,

@@ -12,7 +12,10 @@ Every number it prints is measured in the run, with its standard error.
 
 Every git identity is set explicitly (``GIT_AUTHOR_*`` and ``GIT_COMMITTER_*`` in the
 environment of each git call, which override any ``user.name``), so the caller's
-environment never decides who approved. A step that did not happen is never reported
+environment never decides who approved. Only an operator or a listed cycle runner moves
+weights, signed when signatures are required: the demo's cycle runs in the operator's
+merge (its post-merge hook), whose commits are signed with the operator's key, and the
+operator makes the signed revert. A step that did not happen is never reported
 as done: when the loop does not complete (no approval, no cycle, no promotion, no
 revert) the demo stops with :class:`DemoError` and ``convergent demo`` exits 1.
 """
@@ -111,6 +114,36 @@ def _acting_as(who: tuple[str, str]) -> Iterator[None]:
                 os.environ[var] = value
 
 
+def signing_env(key: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    """``GIT_CONFIG_*`` entries (added after any ``base`` already has) that make every
+    commit git makes sign with the SSH key ``key``: hooks' commits included."""
+    env = dict(os.environ if base is None else base)
+    count = int(env.get("GIT_CONFIG_COUNT") or 0)
+    settings = (("gpg.format", "ssh"), ("user.signingkey", str(key)),
+                ("commit.gpgsign", "true"))
+    out = {"GIT_CONFIG_COUNT": str(count + len(settings))}
+    for n, (name, value) in enumerate(settings, start=count):
+        out[f"GIT_CONFIG_KEY_{n}"], out[f"GIT_CONFIG_VALUE_{n}"] = name, value
+    return out
+
+
+@contextmanager
+def _signing_as(who: tuple[str, str], key: Path) -> Iterator[None]:
+    """Git calls of this process act as ``who`` and sign every commit with ``key``."""
+    extra = signing_env(key)
+    saved = {var: os.environ.get(var) for var in extra}
+    os.environ.update(extra)
+    try:
+        with _acting_as(who):
+            yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 def _run_git(root: Path, *args: str, who: tuple[str, str] = AGENT
              ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
@@ -142,7 +175,7 @@ def run_demo(target: Path, *, quick: bool = False, say: Say = print) -> DemoResu
         tag = _approve(root, key, say)
         _after_cycle(root, tag, gap, say)
         _collapse_drill(root, target / "collapse-drill", say)
-        active = _rollback(root, tag, say)
+        active = _rollback(root, tag, key, say)
         png = _finish(root, say)
     seconds = time.perf_counter() - started
     say(f"\ndemo finished in {seconds:.0f} s; records repo: {root}")
@@ -320,9 +353,11 @@ def _approve(root: Path, key: Path, say: Say) -> str:
         say(f"    | {line}")
 
     _step(say, 6, "the operator approves by a signed merge; the post-merge hook runs the cycle")
-    out = _git(root, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "merge",
-               "--no-ff", "-S", "-m", f"Merge {proposal.branch}", proposal.branch,
-               who=OPERATOR)
+    # The hook's commits (the approval, the cycle, its promotion) are the operator's too,
+    # signed with the same key: only an operator or a listed cycle runner moves weights.
+    out = _git(root, "-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "-c",
+               "commit.gpgsign=true", "merge", "--no-ff", "-S", "-m",
+               f"Merge {proposal.branch}", proposal.branch, who=OPERATOR)
     for line in out.splitlines():
         if line.startswith("convergent:"):
             say(f"  {line}")
@@ -417,11 +452,12 @@ def _collapse_drill(root: Path, scratch: Path, say: Say) -> None:
         raise DemoError("the tripwire did not halt the collapse drill for the pass-rate reason")
 
 
-def _rollback(root: Path, tag: str, say: Say) -> str:
+def _rollback(root: Path, tag: str, key: Path, say: Say) -> str:
     from convergent.trainer.rollback import revert
 
-    _step(say, 9, "roll back with one git revert (`convergent revert`)")
-    record = revert(root)
+    _step(say, 9, "the operator rolls back with one signed git revert (`convergent revert`)")
+    with _signing_as(OPERATOR, key):  # a revert moves ACTIVE: an operator's signed commit
+        record = revert(root)
     active = active_at(open_repo(root), "HEAD")
     evidence = Record(record).evidence
     if evidence["tag"] != tag or active != evidence["to"]:

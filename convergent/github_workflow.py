@@ -4,9 +4,11 @@ Pull requests run every gate on their commits (``convergent check --rev-range``)
 ``convergent gates`` is meant to be a *required status check* of the main branch (branch
 protection), the server-side way into the main line that local hooks cannot guarantee.
 A push to main runs the gates on what was pushed, then ``convergent on-merge``, which
-records the approval of a merged proposal and starts its cycle on the runner's GPU. One
-``concurrency`` group per branch serializes those jobs, and the approval is pushed before
-the cycle starts (``--push origin``), so a merge starts one cycle even when pushes race.
+records the approval of a merged proposal and starts its cycle on the runner's GPU (as
+``convergent-bot``, which must be listed in ``[operators] cycle_runners``: only an
+operator or a listed cycle runner moves weights). One ``concurrency`` group per branch
+serializes those jobs, and the approval is pushed before the cycle starts (``--push
+origin``), so a merge starts one cycle even when pushes race.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ WORKFLOW = """\
 # Make "convergent gates" a required status check of main (Settings > Branches > branch
 # protection: require status checks, require branches to be up to date, no force pushes,
 # no bypass), and protect the tags adapter/*: see docs/operators.md.
+# The bot below runs the cycle, so it moves weights: list it in .convergent.toml, in an
+# operator's commit: [operators] cycle_runners = ["convergent-bot <convergent-bot@users.
+# noreply.github.com>"] (with require_signed = true it must also sign its commits, with a
+# key in allowed_signers: git config gpg.format ssh, user.signingkey, commit.gpgsign true).
 name: convergent
 
 on:

@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 from drafts import experience
-from gapflow import as_operator, gap, git, levers, set_config
+from gapflow import (
+    OPERATOR_EMAIL,
+    OPERATOR_NAME,
+    acting_as,
+    as_operator,
+    gap,
+    git,
+    levers,
+    set_config,
+)
 
 from convergent.holdout import default_holdout_path, read_tasks, tasks_sha256
 from convergent.on_merge import on_merge
@@ -60,5 +69,6 @@ def approve_new_proposal(root: Path, *, first: bool) -> str:
     levers(root)  # one cycle per measured gap state: each proposal measures the levers
     proposal = propose(root, "strings")
     git(root, *as_operator("merge", "--no-ff", "-m", "approve", proposal.branch))
-    on_merge(root)  # no-op when the post-merge hook already claimed it
+    with acting_as(OPERATOR_NAME, OPERATOR_EMAIL):  # the merger's hook runs the cycle
+        on_merge(root)  # no-op when the post-merge hook already claimed it
     return str(proposal.record["id"])

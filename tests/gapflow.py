@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,17 @@ def skip_git_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "core.hooksPath")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "/dev/null")
+
+
+@contextmanager
+def acting_as(name: str, email: str) -> Iterator[None]:
+    """Git calls of this process (and its hooks) author and commit as ``name <email>``
+    until the block ends: who runs a cycle or a revert in-process."""
+    with pytest.MonkeyPatch.context() as mp:
+        for role in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{role}_NAME", name)
+            mp.setenv(f"GIT_{role}_EMAIL", email)
+        yield
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,17 @@ import git as gitpython
 import pytest
 from click.testing import CliRunner
 from cycleflow import HOLDOUT, approve_new_proposal, cycle_repo, emit_experiences
-from gapflow import as_operator, git, records, set_config, skip_git_hooks, without_hooks
+from gapflow import (
+    OPERATOR_EMAIL,
+    OPERATOR_NAME,
+    acting_as,
+    as_operator,
+    git,
+    records,
+    set_config,
+    skip_git_hooks,
+    without_hooks,
+)
 
 from convergent.adapters import adapter_tags, read_active, tag_metadata
 from convergent.cli import cli
@@ -149,14 +159,16 @@ def test_revert_twice_walks_back_to_v1_and_a_hand_revert_works(promoted: Path) -
     tags = adapter_tags(gitpython.Repo(promoted))
     shas = [tag_metadata(t)["adapter"] for t in tags]
     for expected in (shas[1], shas[0]):
-        result = CliRunner().invoke(cli, ["revert", "--repo", str(promoted)])
+        with acting_as(OPERATOR_NAME, OPERATOR_EMAIL):  # a revert moves ACTIVE
+            result = CliRunner().invoke(cli, ["revert", "--repo", str(promoted)])
         assert result.exit_code == 0, result.output
         assert read_active(promoted) == expected
         check_all(promoted)
     assert [r["evidence"]["tag"] for r in records(promoted, "revert")] == [
         "adapter/v3", "adapter/v2"]
     # By hand: a plain `git revert` of v1's promotion, through the same gates.
-    done = git(promoted, "revert", "--no-edit", tags[0].commit.hexsha, check=False)
+    done = git(promoted, *as_operator("revert", "--no-edit", tags[0].commit.hexsha),
+               check=False)
     assert done.returncode == 0, done.stderr
     assert read_active(promoted) == "base"
     check_all(promoted)

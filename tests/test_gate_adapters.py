@@ -11,7 +11,15 @@ from pathlib import Path
 import git as gitpython
 import pytest
 from click.testing import CliRunner
-from gapflow import as_operator, git, proposal_branch, records, without_hooks
+from gapflow import (
+    OPERATOR_EMAIL,
+    OPERATOR_NAME,
+    as_operator,
+    git,
+    proposal_branch,
+    records,
+    without_hooks,
+)
 
 from convergent.adapter_hash import adapter_files_sha256, adapter_sha256, tree_files
 from convergent.cli import cli
@@ -42,7 +50,7 @@ def check(root: Path) -> tuple[int, str]:
 
 
 def test_the_registry_hash_is_the_same_on_disk_in_the_index_and_in_a_commit(
-        records_repo: Path, tmp_path: Path) -> None:
+        records_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, sha = _adapter(tmp_path, b"\x00weights" * 1000)
     _register(records_repo, folder, sha)
     repo = gitpython.Repo(records_repo)
@@ -51,7 +59,10 @@ def test_the_registry_hash_is_the_same_on_disk_in_the_index_and_in_a_commit(
                               "metadata.json"]
     staged.pop("metadata.json")
     assert adapter_files_sha256(staged) == sha
-    assert adapters_hook(["--repo", str(records_repo)]) == 0  # registering is fine
+    assert adapters_hook(["--repo", str(records_repo)]) == 1  # the agent moves no weights
+    monkeypatch.setenv("GIT_AUTHOR_NAME", OPERATOR_NAME)
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", OPERATOR_EMAIL)
+    assert adapters_hook(["--repo", str(records_repo)]) == 0  # an operator registers it
     git(records_repo, "commit", "-qm", "register an adapter")
     committed = tree_files(repo, "HEAD", f"{ADAPTERS_DIR}/{sha}")
     committed.pop("metadata.json")
@@ -76,7 +87,7 @@ def test_only_an_operators_own_commit_sets_active_to_a_registered_adapter(
         records_repo: Path, tmp_path: Path) -> None:
     folder, sha = _adapter(tmp_path, b"weights")
     _register(records_repo, folder, sha)
-    git(records_repo, "commit", "-qm", "register an adapter")
+    git(records_repo, *as_operator("commit", "-qm", "register an adapter"))
     (records_repo / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
     git(records_repo, "add", ACTIVE_FILE)
     refused = git(records_repo, "commit", "-qm", "activate it", check=False)
@@ -88,9 +99,13 @@ def test_only_an_operators_own_commit_sets_active_to_a_registered_adapter(
     status = CliRunner().invoke(cli, ["status", "--json", "--repo", str(records_repo)])
     assert json.loads(status.output)["active_adapter"] == f"sha256:{sha}"
     assert check(records_repo)[0] == 0
-    # Back to base: a rollback along the chain, which anyone may make.
+    # Back to base: a rollback along the chain, which an operator (or a cycle runner) makes.
     (records_repo / ACTIVE_FILE).write_text("base\n")
-    git(records_repo, "commit", "-qam", "roll back")
+    refused = git(records_repo, "commit", "-qam", "roll back", check=False)
+    assert refused.returncode != 0
+    assert ("adapters: ACTIVE -> base in the next commit is refused: only an operator"
+            in refused.stderr), refused.stderr
+    git(records_repo, *as_operator("commit", "-qam", "roll back"))
     assert check(records_repo)[0] == 0
 
 
@@ -169,10 +184,6 @@ def test_a_promotion_whose_cycle_names_another_approval_is_refused_with_its_reas
             in out and out.count(reason) == 2), out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known hole: nothing ties a cycle record to a training run; commits that register an "
-    "adapter or append a cycle record are not yet required to be an operator's (or a "
-    "listed cycle runner's) signed commits. Remove this mark with the fix."))
 def test_a_non_operator_cannot_promote_weights_with_a_hand_written_cycle_record(
         records_repo: Path, tmp_path: Path, monkeypatch) -> None:
     """The attack the red team confirmed: after a real approval, a non-operator registers
