@@ -218,6 +218,26 @@ def test_a_changed_holdout_stops_every_cycle(records_repo: Path,
     assert read_active(records_repo) == "base"
 
 
+def test_a_cycle_by_neither_an_operator_nor_a_runner_trains_nothing(
+        records_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its commit would be refused (only an operator or a listed cycle runner moves
+    weights), so a cycle run as anyone else is refused before any training, saying how to
+    run it, and leaves nothing behind."""
+    skip_git_hooks(monkeypatch)
+    cycle_repo(records_repo, monkeypatch)
+    set_config(records_repo, "cycle", "autostart", "false")
+    emit_experiences(records_repo, 0, 3)
+    approve_new_proposal(records_repo, first=True)
+    head = git(records_repo, "rev-parse", "HEAD").stdout
+    with pytest.raises(CycleError, match="Test Agent <agent@example.com> is neither a "
+                       "configured operator nor a listed cycle runner"):
+        run_due_cycles(records_repo)  # as the tests' own identity, listed nowhere
+    assert git(records_repo, "rev-parse", "HEAD").stdout == head
+    assert git(records_repo, "status", "--porcelain").stdout == ""
+    assert records(records_repo, "cycle") == []
+    assert read_active(records_repo) == "base"
+
+
 def _tree(pid: int) -> list[int]:
     psutil = pytest.importorskip("psutil")
     try:

@@ -28,6 +28,7 @@ from convergent.adapters import active_at
 from convergent.approval import (
     ApprovalError,
     approval_records,
+    pending_weight_problems,
     record_problems,
     require_main_branch,
 )
@@ -201,6 +202,11 @@ def _run_cycle(root: Path, config: Config, history: list[dict[str, Any]],
                proposal: dict[str, Any], approval: dict[str, Any], say: Say) -> dict[str, Any]:
     times = StageTimes()
     tasks = frozen_holdout(root, config)  # a changed hold-out stops the cycle here
+    mover = pending_weight_problems(root, config)
+    if mover:  # its commit would be refused: say so before any training, not after
+        raise CycleError("this cycle's results could not be committed: " + "; ".join(mover)
+                         + ". Run the cycle as an operator (the post-merge hook runs as the "
+                         "merging operator) or as a listed [operators] cycle_runners identity")
     repo = open_repo(root)
     dataset_commit = repo.head.commit.hexsha
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
