@@ -31,7 +31,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,10 +100,10 @@ def identity_env(who: tuple[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def _acting_as(who: tuple[str, str]) -> Iterator[None]:
-    """Git calls of this process (and its hooks) act as ``who`` until the block ends."""
-    saved = {var: os.environ.get(var) for var in IDENTITY_VARS}
-    os.environ.update(identity_env(who))
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` holds ``values`` until the block ends, then what it held before."""
+    saved = {var: os.environ.get(var) for var in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -112,6 +112,11 @@ def _acting_as(who: tuple[str, str]) -> Iterator[None]:
                 os.environ.pop(var, None)
             else:
                 os.environ[var] = value
+
+
+def _acting_as(who: tuple[str, str]) -> AbstractContextManager[None]:
+    """Git calls of this process (and its hooks) act as ``who`` until the block ends."""
+    return _environ(identity_env(who))
 
 
 def signing_env(key: Path, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -127,21 +132,9 @@ def signing_env(key: Path, base: dict[str, str] | None = None) -> dict[str, str]
     return out
 
 
-@contextmanager
-def _signing_as(who: tuple[str, str], key: Path) -> Iterator[None]:
+def _signing_as(who: tuple[str, str], key: Path) -> AbstractContextManager[None]:
     """Git calls of this process act as ``who`` and sign every commit with ``key``."""
-    extra = signing_env(key)
-    saved = {var: os.environ.get(var) for var in extra}
-    os.environ.update(extra)
-    try:
-        with _acting_as(who):
-            yield
-    finally:
-        for var, value in saved.items():
-            if value is None:
-                os.environ.pop(var, None)
-            else:
-                os.environ[var] = value
+    return _environ({**signing_env(key), **identity_env(who)})
 
 
 def _run_git(root: Path, *args: str, who: tuple[str, str] = AGENT

@@ -88,18 +88,25 @@ def test_a_non_operator_commit_appending_only_a_cycle_record_is_refused(
                                  "Test Agent <agent@example.com>"), out
 
 
-def test_a_non_operator_commit_rolling_active_back_to_an_earlier_promotion_is_refused(
-        records_repo: Path, tmp_path: Path) -> None:
-    """base -> A -> B set by the operator; a non-operator's commit that sets ACTIVE back to
-    A alone (a rollback along the chain, once anyone's to make) moves weights: refused."""
-    root = records_repo
+def operator_activates(root: Path, tmp_path: Path, *payloads: bytes) -> list[str]:
+    """The operator registers weights of each payload and activates them in turn, in
+    commits of their own; returns the adapters' sha256s."""
     shas = []
-    for payload in (b"weights A", b"weights B"):
+    for payload in payloads:
         sha = register(root, tmp_path, payload)
         (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
         git(root, "add", ACTIVE_FILE)
         git(root, *as_operator("commit", "-qm", f"the operator activates {sha[:8]}"))
         shas.append(sha)
+    return shas
+
+
+def test_a_non_operator_commit_rolling_active_back_to_an_earlier_promotion_is_refused(
+        records_repo: Path, tmp_path: Path) -> None:
+    """base -> A -> B set by the operator; a non-operator's commit that sets ACTIVE back to
+    A alone (a rollback along the chain, once anyone's to make) moves weights: refused."""
+    root = records_repo
+    shas = operator_activates(root, tmp_path, b"weights A", b"weights B")
     assert check(root)[0] == 0
     (root / ACTIVE_FILE).write_text(f"sha256:{shas[0]}\n")
     refused = git(root, "commit", "-qam", "back to A", check=False)
@@ -215,13 +222,7 @@ def test_a_merge_that_takes_the_weights_as_they_are_moves_nothing_an_evil_merge_
     git(root, "add", "notes.txt")
     git(root, "commit", "-qm", "my work")
     git(root, "checkout", "-q", "main")
-    shas = []
-    for payload in (b"weights A", b"weights B"):
-        sha = register(root, tmp_path, payload)
-        (root / ACTIVE_FILE).write_text(f"sha256:{sha}\n")
-        git(root, "add", ACTIVE_FILE)
-        git(root, *as_operator("commit", "-qm", f"the operator activates {sha[:8]}"))
-        shas.append(sha)
+    shas = operator_activates(root, tmp_path, b"weights A", b"weights B")
     git(root, "checkout", "-q", "work")
     # Concluded by `git commit`, whose pre-commit hook sees MERGE_HEAD (git 2.39 runs
     # pre-merge-commit before writing it: a merge hook there cannot tell the merged side).
