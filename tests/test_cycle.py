@@ -273,8 +273,9 @@ def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
     approve_new_proposal(records_repo, first=True)
     head = git(records_repo, "rev-parse", "HEAD").stdout
     log = (records_repo / ".convergent" / "cycle-run.log").open("wb")
-    runner = subprocess.Popen([sys.executable, "-m", "convergent", "cycle", "run",
-                               "--repo", str(records_repo)], stdout=log, stderr=log)
+    with acting_as(OPERATOR_NAME, OPERATOR_EMAIL):  # who may commit a cycle's results
+        runner = subprocess.Popen([sys.executable, "-m", "convergent", "cycle", "run",
+                                   "--repo", str(records_repo)], stdout=log, stderr=log)
     cycles = records_repo / ".convergent" / "cycles"
     deadline = time.monotonic() + 300
     while not list(cycles.glob("*/run.partial/*")) and time.monotonic() < deadline:
@@ -292,6 +293,7 @@ def test_a_cycle_killed_mid_training_leaves_nothing_and_a_rerun_succeeds(
     assert sorted(p.name for p in (records_repo / ADAPTERS_DIR).iterdir()) == [".gitkeep"]
     assert records(records_repo, "cycle") == []
     set_config(records_repo, "cycle", "max_steps", "4")
-    [cycle] = run_due_cycles(records_repo)
+    with acting_as(OPERATOR_NAME, OPERATOR_EMAIL):
+        [cycle] = run_due_cycles(records_repo)
     assert cycle["evidence"]["outcome"] == "promoted"
     assert read_active(records_repo) == cycle["evidence"]["adapter"]
