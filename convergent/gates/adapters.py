@@ -46,15 +46,22 @@ GATE = "adapters"
 WEIGHT_RECORDS = ("cycle", "promotion")
 
 
+def _folder_of(path: str) -> str | None:
+    """The adapter folder a path is in (its name), or None: not in the registry, or a
+    file beside the folders (.gitkeep)."""
+    rel = path.removeprefix(ADAPTERS_DIR + "/")
+    if rel == path or "/" not in rel:
+        return None
+    return rel.split("/", 1)[0]
+
+
 def _folders(ctx: GateContext) -> dict[str, bool]:
     """Adapter folders the change touches -> whether the folder existed before it."""
     folders: dict[str, bool] = {}
     for change in ctx.files:
-        rel = change.path.removeprefix(ADAPTERS_DIR + "/")
-        if rel == change.path or "/" not in rel:
-            continue  # not in the registry, or a file beside the folders (.gitkeep)
-        name = rel.split("/", 1)[0]
-        folders[name] = folders.get(name, False) or change.old is not None
+        name = _folder_of(change.path)
+        if name is not None:
+            folders[name] = folders.get(name, False) or change.old is not None
     return folders
 
 
@@ -78,15 +85,15 @@ def _taken_from_merged(ctx: GateContext, paths: list[str]) -> set[str]:
 def weight_changes(ctx: GateContext) -> list[tuple[str, int, str]]:
     """(path, line, what) for each way the change moves weights: an adapter folder it
     registers, a cycle or promotion record it appends, a new value of ``ACTIVE``."""
-    folders = [c.path for c in ctx.files if "/" in c.path.removeprefix(ADAPTERS_DIR + "/")
-               and c.path.startswith(ADAPTERS_DIR + "/")]
+    named = {c.path: name for c in ctx.files if (name := _folder_of(c.path)) is not None}
+    folders = list(named)
     active = next((c for c in ctx.files if c.path == ACTIVE_FILE), None)
     moved = active is not None and parse_active(active.old) != parse_active(active.new)
     taken = _taken_from_merged(ctx, folders + ([ACTIVE_FILE] if moved else []))
     out: list[tuple[str, int, str]] = []
     seen: set[str] = set()
     for path in folders:
-        name = path.removeprefix(ADAPTERS_DIR + "/").split("/", 1)[0]
+        name = named[path]
         if path not in taken and name not in seen:
             seen.add(name)
             out.append((f"{ADAPTERS_DIR}/{name}/", 0, f"registering sha256:{name[:12]}"))
