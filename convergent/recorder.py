@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from convergent.config import Config, load_config
 from convergent.errors import InputError, RecordError
@@ -28,10 +28,8 @@ from convergent.records import (
     validate_draft,
     validate_record,
 )
+from convergent.screening import Screener
 from convergent.verifiers import VerifyContext, verify
-
-if TYPE_CHECKING:
-    from convergent.screening import Screener
 
 
 @dataclass(frozen=True)
@@ -89,8 +87,6 @@ class Recorder:
         if not self.screen or not records:
             return [None] * len(records)
         if self._screener is None:
-            from convergent.screening import Screener
-
             self._screener = Screener(self.root, self.config)
         # ts and id are the recorder's own (its clock, the content's hash: see _finalize).
         return self._screener.batch(records, filled=("ts", "id"))

@@ -13,11 +13,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convergent.config import Config
 from convergent.errors import RecordError, RepoError
 from convergent.records import typed
+
+if TYPE_CHECKING:
+    from convergent.contamination import Decontamination
 
 DECONTAMINATION = "decontamination"
 SECRETS = "secrets"
@@ -38,7 +41,7 @@ class Screener:
 
     def __init__(self, root: Path, config: Config) -> None:
         self.root, self.config = root, config
-        self._decontamination: Callable[[Sequence[Mapping[str, Any]]], list[Any]] | None = None
+        self._decontamination: Decontamination | None = None
 
     def batch(self, records: Sequence[Mapping[str, Any]], *,
               filled: Collection[str] = ()) -> list[RecordError | None]:
@@ -83,7 +86,7 @@ def screen(root: Path, config: Config, record: Mapping[str, Any], *,
 
 
 @functools.cache
-def _rules() -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _rules() -> tuple[type[Decontamination], Callable[..., Any]]:
     """The two rules, imported on first use (the gates sit above this module), once."""
     from convergent.contamination import Decontamination
     from convergent.gates.secrets import record_secrets
