@@ -31,6 +31,14 @@ hold-out task 3's "how many times ... 39", one in every process that emits 40 re
 more; the bench checks it) and what each one cost, and the throughput ratio of the other
 emits too (the measured time less the measured hit emits, of the slowest process), since
 with 1,000 records one sandbox run is a large share of the total.
+
+Last, ``--split`` records (300; 0 skips it) go through emit's stages in this process, one
+record at a time and with no write or fsync between them, each stage timed apart: the
+draft's checks, id and line (validate + finalize); the decontamination check; the secrets
+scan. Records that get past the decontamination prefilter are left out (their sandbox run
+is the hit cost above). That is each stage's hot CPU per record beside the baseline's
+write+fsync: what a batch-1 emit must fit in for a given throughput ratio (before the
+slowdown each fsync leaves the next record's work with).
 """
 
 from __future__ import annotations
@@ -164,6 +172,44 @@ def _worker(kind: str, root: str, worker: int, count: int, batch: int, tag: str)
                emit, lambda: int(getattr(counter, "shortlisted", 0)))
 
 
+def _split(root: str, tag: str, count: int) -> dict[str, float]:
+    """Hot CPU per record of each emit stage, in microseconds (see the module docstring)."""
+    from convergent.config import load_config
+    from convergent.contamination import Decontamination, screen_for
+    from convergent.gates.secrets import record_secrets
+    from convergent.records import Verdict, finalize_line, validate_draft
+
+    config = load_config(Path(root))
+    check = Decontamination(Path(root), config)
+    warm = _warm(tag + "?")
+    check([warm])  # the cold parts, untimed: the index, the model, the sandbox ...
+    list(record_secrets([warm]))  # ... and detect-secrets' plugins and prefilters
+    counter = screen_for(Path(root), config)
+    stages = ("checks, id and line", "decontamination", "secrets")
+    spent = dict.fromkeys(stages, 0.0)
+    timed = 0
+    for i in range(count):
+        draft = _draft(9, 10_000 + i, tag)
+        before = counter.shortlisted
+        t0 = time.perf_counter()
+        validate_draft(dict(draft))
+        record, _ = finalize_line(draft, Verdict(False, "none"))
+        t1 = time.perf_counter()
+        check([record])
+        t2 = time.perf_counter()
+        list(record_secrets([{k: v for k, v in record.items() if k not in ("ts", "id")}],
+                            remember=True))
+        t3 = time.perf_counter()
+        if counter.shortlisted != before:
+            continue  # a hit: its cost is the sandbox run's, measured apart
+        timed += 1
+        for stage, took in zip(stages, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            spent[stage] += took
+    if not timed:
+        raise SystemExit("every split record hit the shortlist: nothing was timed")
+    return {stage: took / timed * 1e6 for stage, took in spent.items()}
+
+
 def _start(kind: str, root: str, procs: int, count: int, batch: int, tag: str
            ) -> tuple[list[subprocess.Popen[str]], list[float]]:
     children = [subprocess.Popen([sys.executable, str(HERE), "--worker", kind, "--root", root,
@@ -242,6 +288,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="records per emit / fsync")
     parser.add_argument("--rounds", type=int, default=50, help="rounds, kinds in turn")
     parser.add_argument("--procs", default="1,4", help="process counts to measure, e.g. 1,4")
+    parser.add_argument("--split", type=int, default=300,
+                        help="records timed stage by stage in this process (0: none)")
     parser.add_argument("--worker")
     parser.add_argument("--root")
     parser.add_argument("--id", type=int, default=0)
@@ -264,6 +312,7 @@ def main() -> None:
             root = str(init_repo(Path(tmp) / "records", install_hooks=False))
             figures = _measure(root, procs, args.records, args.batch, args.rounds,
                                run + "^" * procs)
+            split = _split(root, run + "+" * procs, args.split) if args.split else None
         base = figures["baseline"]
         print(f"{procs} process{'es' if procs > 1 else ''}: baseline "
               f"{base['records_per_s']:,.0f} rec/s p50 {base['p50_ms']:.2f} ms "
@@ -290,6 +339,12 @@ def main() -> None:
               f"{screened['others_per_s']:,.0f} rec/s, throughput ratio "
               f"{screened['others_per_s'] / base['records_per_s']:.2f}, "
               f"{screened['others_per_s'] / append['records_per_s']:.2f} of the append path")
+        if split is not None:
+            fsync_us = 1e6 / base["records_per_s"]
+            print(f"  hot CPU per record, stage by stage ({args.split} records in this "
+                  f"process, no fsync between): "
+                  + ", ".join(f"{stage} {us:.0f} us" for stage, us in split.items())
+                  + f"; the baseline's write+fsync: {fsync_us:.0f} us a record")
 
 
 if __name__ == "__main__":
